@@ -1,0 +1,32 @@
+"""The ASGI application: ``uvicorn api.app:app`` or ``alu-ledger serve``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import log
+from ledger import __version__
+from ledger.bootstrap import open_ledger
+from ledger.log import Ledger
+from ledger.settings import Settings
+
+DESCRIPTION = """
+Traceability ledger for green low-carbon aluminium. Every record is a participant's
+signed statement, hash-chained to the one before and covered by an RFC 9162 Merkle
+tree; `GET /v1/checkpoint` returns the signed tree head to verify proofs against.
+"""
+
+
+def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the app around an open ledger (opened from settings when not given)."""
+    app = FastAPI(title="alu-ledger", version=__version__, description=DESCRIPTION)
+    app.state.ledger = ledger or open_ledger(settings or Settings())
+    errors.install(app)
+    app.include_router(log.router)
+    return app
+
+
+def app() -> FastAPI:
+    """Factory for ``uvicorn --factory api.app:app``."""
+    return create_app()

@@ -1,0 +1,68 @@
+"""Every error leaves the API as JSON ``{error, detail, field}`` with one status code."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from ledger.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    LedgerError,
+    MalformedError,
+    NotFoundError,
+    ProofError,
+    SignatureError,
+)
+
+STATUS: dict[type[LedgerError], int] = {
+    MalformedError: 422,
+    InvalidError: 422,
+    SignatureError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    ProofError: 500,
+}
+
+
+def status_of(error: LedgerError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def error_body(code: str, detail: str, field: str | None = None) -> dict[str, str]:
+    body = {"error": code, "detail": detail}
+    if field:
+        body["field"] = field
+    return body
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LedgerError)
+    async def _ledger_error(_request: Request, error: LedgerError) -> JSONResponse:
+        detail = f"{error.field}: {error.detail}" if error.field else error.detail
+        return JSONResponse(
+            error_body(error.code, detail, error.field), status_code=status_of(error)
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        field = ".".join(
+            str(part) for part in first.get("loc", ()) if part not in ("query", "path", "body")
+        )
+        return JSONResponse(
+            error_body("malformed", f"{field}: {first.get('msg', 'invalid')}", field or None),
+            status_code=422,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, error: HTTPException) -> JSONResponse:
+        code = "not_found" if error.status_code == 404 else "http_error"
+        return JSONResponse(error_body(code, str(error.detail)), status_code=error.status_code)

@@ -1,0 +1,173 @@
+"""The log: submit statements, read records, checkpoints and proofs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
+
+from api.deps import BodyDep, LedgerDep
+from ledger.errors import MalformedError
+from ledger.log import Appended, Proof
+from ledger.records import Record
+from ledger.statements import SignedStatement
+
+router = APIRouter(prefix="/v1", tags=["log"])
+
+
+class StatementModel(BaseModel):
+    kind: str = Field(examples=["document.attest"])
+    payload: dict[str, Any]
+    signer: str = Field(description="lowercase hex SHA-256 of the raw Ed25519 public key")
+    nonce: str = Field(description="random, never reused by the same signer")
+    signed_at: str = Field(examples=["2026-11-21T08:00:00Z"])
+
+
+class SignedStatementModel(BaseModel):
+    statement: StatementModel
+    signature: str = Field(description="base64 Ed25519 signature over the RFC 8785 statement")
+
+
+class BulkModel(BaseModel):
+    statements: list[SignedStatementModel]
+
+
+class InclusionProofModel(BaseModel):
+    index: int
+    tree_size: int
+    hashes: list[str]
+
+
+class ConsistencyProofModel(BaseModel):
+    old: int
+    new: int
+    hashes: list[str]
+
+
+class RecordModel(BaseModel):
+    record: dict[str, Any]
+    leaf_hash: str
+
+
+class AppendedModel(RecordModel):
+    inclusion_proof: InclusionProofModel
+    checkpoint: str
+
+
+class BulkAppendedModel(BaseModel):
+    records: list[RecordModel]
+    tree_size: int
+    checkpoint: str
+
+
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    return {"record": record.to_dict(), "leaf_hash": record.leaf_hash.hex()}
+
+
+def inclusion_json(proof: Proof) -> dict[str, Any]:
+    return {
+        "index": proof.index_or_old,
+        "tree_size": proof.tree_size,
+        "hashes": [h.hex() for h in proof.hashes],
+    }
+
+
+def appended_json(ledger: LedgerDep, appended: Appended) -> dict[str, Any]:
+    proof = ledger.inclusion_proof(appended.index, appended.tree_size)
+    return {
+        **record_json(appended.record),
+        "inclusion_proof": inclusion_json(proof),
+        "checkpoint": appended.checkpoint,
+    }
+
+
+@router.post(
+    "/statements",
+    status_code=201,
+    response_model=AppendedModel,
+    openapi_extra=_body_doc(SignedStatementModel),
+    summary="Append one signed statement",
+)
+def post_statement(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
+    """Append a signed statement; returns the record, its inclusion proof and a checkpoint.
+
+    Errors: 422 malformed or invalid (naming the field), 401 bad signature, 403 signer
+    not allowed, 409 replay or conflict with recorded state.
+    """
+    return appended_json(ledger, ledger.append(SignedStatement.parse(body)))
+
+
+@router.post(
+    "/statements/bulk",
+    status_code=201,
+    response_model=BulkAppendedModel,
+    openapi_extra=_body_doc(BulkModel),
+    summary="Append many signed statements in one transaction",
+)
+def post_statements_bulk(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
+    """All statements are recorded, in order, under one checkpoint - or none is."""
+    if not isinstance(body, dict) or not isinstance(body.get("statements"), list):
+        raise MalformedError("must be a list of signed statements", field="statements")
+    items = body["statements"]
+    if len(items) > ledger_max_bulk(ledger):
+        raise MalformedError(f"at most {ledger_max_bulk(ledger)} per request", field="statements")
+    parsed = [SignedStatement.parse(item, f"statements[{i}]") for i, item in enumerate(items)]
+    appended = ledger.append_many(parsed)
+    return {
+        "records": [record_json(a.record) for a in appended],
+        "tree_size": appended[-1].tree_size,
+        "checkpoint": appended[-1].checkpoint,
+    }
+
+
+def ledger_max_bulk(ledger: LedgerDep) -> int:
+    return getattr(ledger, "max_bulk", 10_000)
+
+
+@router.get("/records/{index}", response_model=RecordModel, summary="One record")
+def get_record(ledger: LedgerDep, index: int) -> dict[str, Any]:
+    return record_json(ledger.record(index))
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse, summary="Latest signed checkpoint")
+def get_checkpoint(ledger: LedgerDep) -> str:
+    """The newest C2SP signed note (``text/plain``): origin, tree size, root, signature."""
+    return ledger.latest_checkpoint()
+
+
+@router.get("/log-key", response_class=PlainTextResponse, summary="The log's verifier key")
+def get_log_key(ledger: LedgerDep) -> str:
+    """The C2SP verifier-key string to pin: ``<name>+<key id>+<base64 key>``."""
+    return ledger.verifier_key
+
+
+@router.get(
+    "/proofs/inclusion/{index}", response_model=InclusionProofModel, summary="Inclusion proof"
+)
+def get_inclusion_proof(
+    ledger: LedgerDep, index: int, tree_size: int | None = Query(default=None, ge=1)
+) -> dict[str, Any]:
+    return inclusion_json(ledger.inclusion_proof(index, tree_size))
+
+
+@router.get(
+    "/proofs/consistency", response_model=ConsistencyProofModel, summary="Consistency proof"
+)
+def get_consistency_proof(
+    ledger: LedgerDep, old: int = Query(ge=1), new: int = Query(ge=1)
+) -> dict[str, Any]:
+    if old > new:
+        raise MalformedError("old must not exceed new", field="old")
+    proof = ledger.consistency_proof(old, new)
+    return {
+        "old": proof.index_or_old,
+        "new": proof.tree_size,
+        "hashes": [h.hex() for h in proof.hashes],
+    }

@@ -1,0 +1,75 @@
+"""Canonical JSON (RFC 8785) for everything that is signed or hashed.
+
+Signatures must not depend on key order or spacing, so signed content is always
+serialised with RFC 8785 (JCS). JCS represents numbers as IEEE doubles, which makes
+floats ambiguous across implementations: signed quantities must therefore be
+integers in stated units (within the I-JSON safe range) or decimal strings.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+from ledger.errors import MalformedError
+
+#: I-JSON (RFC 7493) interoperable integer range; beyond it JCS cannot be exact.
+SAFE_INTEGER = 2**53 - 1
+
+
+def check_signable(value: Any, path: str = "statement") -> None:
+    """Raise MalformedError naming the first value that cannot be signed exactly."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if abs(value) > SAFE_INTEGER:
+            raise MalformedError(
+                f"integer {value} is outside the I-JSON range ±(2^53-1); use a decimal string",
+                field=path,
+            )
+        return
+    if isinstance(value, float):
+        raise MalformedError(
+            "floats are not allowed in signed content; use an integer in stated units "
+            "or a decimal string",
+            field=path,
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise MalformedError("object keys must be strings", field=path)
+            check_signable(item, f"{path}.{key}")
+        return
+    if isinstance(value, list):
+        for position, item in enumerate(value):
+            check_signable(item, f"{path}[{position}]")
+        return
+    raise MalformedError(f"{type(value).__name__} is not a JSON value", field=path)
+
+
+def canonical_bytes(value: Any, path: str = "statement") -> bytes:
+    """RFC 8785 bytes of ``value`` after checking that it is exactly signable."""
+    check_signable(value, path)
+    return rfc8785.dumps(value)
+
+
+def is_canonical(data: bytes) -> bool:
+    """True when ``data`` is the RFC 8785 form of the JSON value it encodes.
+
+    The audit calls this for every record, so it first tries the C JSON encoder,
+    which produces JCS output for the integers and strings signed content is limited
+    to; only a mismatch pays for the exact (pure Python) rfc8785 serialiser.
+    """
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return False
+    fast = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    if fast.encode() == data:
+        return True
+    try:
+        return rfc8785.dumps(value) == data
+    except rfc8785.CanonicalizationError:
+        return False

@@ -1,0 +1,126 @@
+"""Statement kinds: how each kind of statement is checked and what it changes.
+
+The append pipeline authenticates the signer, then hands the statement to its
+kind: ``check`` validates the payload against the ledger's state and decides
+whether the author may say it (raising a ``LedgerError`` if not), and ``apply``
+writes the read model rows the record implies. Both run inside the append
+transaction, in log order, so a check always sees every earlier record.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ledger.errors import ForbiddenError, MalformedError
+from ledger.statements import Statement
+from ledger.storage.repository import Repository
+
+OPERATOR_ROLE = "operator"
+PARTICIPANT_ROLES = ("smelter", "evaluation_centre", "manufacturer", "auditor")
+
+
+@dataclass(frozen=True)
+class Author:
+    """The participant behind a statement's signing key."""
+
+    participant_id: str
+    role: str
+    key_id: str
+
+
+@dataclass(frozen=True)
+class SignerKey:
+    key_id: str
+    participant_id: str
+    role: str
+    public_key: bytes
+    ended_index: int | None
+    end_reason: str | None
+
+
+@dataclass
+class AppendContext:
+    """What a kind may use while one record is appended."""
+
+    repo: Repository
+    index: int
+    integrated_at: str
+    operator_id: str
+    origin: str = ""
+    log_verifier_key: str = ""
+    _key_cache: dict[str, SignerKey | None] = field(default_factory=dict)
+
+    def signer_key(self, key_id: str) -> SignerKey | None:
+        if key_id not in self._key_cache:
+            row = self.repo.key(key_id)
+            participant = row and self.repo.participant(row.participant_id)
+            self._key_cache[key_id] = (
+                SignerKey(
+                    row.key_id,
+                    row.participant_id,
+                    participant.role,
+                    bytes(row.public_key),
+                    row.ended_index,
+                    row.end_reason,
+                )
+                if row and participant
+                else None
+            )
+        return self._key_cache[key_id]
+
+    def forget_keys(self) -> None:
+        """Called by kinds that change keys, so later statements see the change."""
+        self._key_cache.clear()
+
+
+class StatementKind(ABC):
+    """One kind of statement; subclasses set ``name`` and implement check/apply."""
+
+    name: ClassVar[str]
+    #: Genesis carries its own signer's key; every other kind needs a registered key.
+    bootstraps: ClassVar[bool] = False
+
+    @abstractmethod
+    def check(self, ctx: AppendContext, statement: Statement, author: Author) -> Any:
+        """Validate and authorise; return whatever ``apply`` needs."""
+
+    def apply(  # noqa: B027 - an optional hook: most kinds only check
+        self, ctx: AppendContext, statement: Statement, author: Author, checked: Any
+    ) -> None:
+        """Write the read model for the record at ``ctx.index`` (default: nothing)."""
+
+
+class KindRegistry:
+    def __init__(self, kinds: Iterable[StatementKind] = ()) -> None:
+        self._kinds: dict[str, StatementKind] = {}
+        for kind in kinds:
+            self.register(kind)
+
+    def register(self, kind: StatementKind) -> None:
+        if kind.name in self._kinds:
+            raise ValueError(f"kind {kind.name} registered twice")
+        self._kinds[kind.name] = kind
+
+    def get(self, name: str, field: str = "statement.kind") -> StatementKind:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            known = ", ".join(sorted(self._kinds))
+            raise MalformedError(
+                f"unknown kind {name!r}; known kinds: {known}", field=field
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
+
+
+def require_role(author: Author, *roles: str, action: str) -> None:
+    if author.role not in roles:
+        raise ForbiddenError(
+            f"{action} needs role {' or '.join(roles)}; "
+            f"signer {author.participant_id} has role {author.role}",
+            field="statement.signer",
+        )

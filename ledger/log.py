@@ -1,0 +1,280 @@
+"""The ledger: appends signed statements and answers reads with proofs.
+
+Append invariants (all enforced inside one database transaction that holds the
+log-head lock, so they hold across threads and processes):
+
+* indexes are dense: the next record is ``head.size``; ``prev`` is the leaf hash
+  of record ``head.size - 1``;
+* the tree stored before the append has exactly the root of the last signed
+  checkpoint, and the new tree extends it, so the log never signs two
+  inconsistent checkpoints;
+* every append (one statement or a bulk) commits with a checkpoint covering it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ledger import keys, merkle
+from ledger.checkpoints import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
+from ledger.errors import (
+    ConflictError,
+    ForbiddenError,
+    LedgerError,
+    MalformedError,
+    NotFoundError,
+    ProofError,
+)
+from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey
+from ledger.records import GENESIS_PREV, Record, leaf_bytes
+from ledger.statements import SignedStatement, parse_utc, utc_now
+from ledger.storage.db import read_session, write_session
+from ledger.storage.repository import Head, Repository
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What an append returns for each record."""
+
+    record: Record
+    tree_size: int
+    checkpoint: str
+
+    @property
+    def index(self) -> int:
+        return self.record.index
+
+
+@dataclass(frozen=True)
+class Proof:
+    index_or_old: int
+    tree_size: int
+    hashes: list[bytes]
+
+
+class Ledger:
+    """Appends and reads over one database with one log signing key."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        signer: NoteSigner,
+        kinds: KindRegistry,
+        *,
+        operator_id: str,
+        max_clock_skew: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self.engine = engine
+        self.signer = signer
+        self.verifier_key = signer.verifier_key()
+        self.verifier = NoteVerifier.parse(self.verifier_key)
+        self.kinds = kinds
+        self.operator_id = operator_id
+        self.max_clock_skew = max_clock_skew
+
+    @property
+    def origin(self) -> str:
+        return self.signer.name
+
+    # -- writing ----------------------------------------------------------
+    def append(self, signed: SignedStatement) -> Appended:
+        return self.append_many([signed], field_prefix="")[0]
+
+    def append_many(
+        self, statements: Sequence[SignedStatement], field_prefix: str = "statements"
+    ) -> list[Appended]:
+        """Append all statements atomically: either every one is recorded or none."""
+        if not statements:
+            raise MalformedError("at least one statement is required", field=field_prefix or "body")
+        with write_session(self.engine) as session:
+            repo = Repository(session)
+            head = repo.lock_head()
+            if head is None:
+                if statements[0].statement.kind != "ledger.genesis":
+                    raise NotFoundError("the ledger is not initialised; run `alu-ledger init`")
+                head = Head(0, merkle.EMPTY_ROOT, bytes.fromhex(GENESIS_PREV))
+                repo.save_head(head, create=True)
+            records, size, note = self._append_locked(repo, head, statements, field_prefix)
+        return [Appended(record, size, note) for record in records]
+
+    def _append_locked(
+        self,
+        repo: Repository,
+        head: Head,
+        statements: Sequence[SignedStatement],
+        field_prefix: str,
+    ) -> tuple[list[Record], int, str]:
+        frontier = merkle.Frontier.load(head.size, repo)
+        if frontier.root() != head.root:
+            raise ProofError("stored tree does not match the last checkpoint; refusing to sign")
+        self._refuse_replays(repo, statements, field_prefix)
+        integrated_at = utc_now()
+        prev = head.last_leaf_hash
+        rows: list[dict[str, Any]] = []
+        nodes: list[tuple[merkle.NodeId, bytes]] = []
+        records: list[Record] = []
+        for position, signed in enumerate(statements):
+            index = head.size + position
+            ctx = AppendContext(
+                repo,
+                index,
+                integrated_at,
+                self.operator_id,
+                origin=self.origin,
+                log_verifier_key=self.verifier_key,
+            )
+            try:
+                leaf = self._admit(ctx, signed, prev.hex(), integrated_at)
+            except LedgerError as error:
+                raise _prefixed(error, field_prefix, position, len(statements)) from None
+            prev = merkle.leaf_hash(leaf)
+            nodes.extend(frontier.append(prev))
+            records.append(Record(index, leaf))
+            rows.append(_record_row(index, leaf, prev, signed, integrated_at))
+        repo.insert_records(rows)
+        repo.insert_nodes(nodes)
+        new_head = Head(frontier.size, frontier.root(), prev)
+        note = sign_checkpoint(Checkpoint(self.origin, new_head.size, new_head.root), self.signer)
+        repo.insert_checkpoint(new_head.size, new_head.root, note, integrated_at)
+        repo.save_head(new_head)
+        return records, new_head.size, note
+
+    def _admit(self, ctx: AppendContext, signed: SignedStatement, prev: str, at: str) -> bytes:
+        """Authenticate, check and apply one statement; return its leaf bytes."""
+        statement = signed.statement
+        kind = self.kinds.get(statement.kind)
+        self._check_clock(statement.signed_at)
+        author = self._authenticate(ctx, signed, bootstraps=kind.bootstraps)
+        checked = kind.check(ctx, statement, author)
+        kind.apply(ctx, statement, author, checked)
+        return leaf_bytes(ctx.index, prev, at, signed.signature, statement.canonical())
+
+    def _authenticate(
+        self, ctx: AppendContext, signed: SignedStatement, bootstraps: bool
+    ) -> Author:
+        statement = signed.statement
+        if bootstraps:
+            public_key = keys.parse_public_key(
+                statement.payload.get("operator", {}).get("public_key", ""),
+                field="payload.operator.public_key",
+            )
+            keys.verify(public_key, signed.signature, statement.canonical())
+            return Author(self.operator_id, "operator", statement.signer)
+        key = ctx.signer_key(statement.signer)
+        _refuse_unusable(key)
+        assert key is not None
+        keys.verify(key.public_key, signed.signature, statement.canonical())
+        return Author(key.participant_id, key.role, key.key_id)
+
+    def _check_clock(self, signed_at: str) -> None:
+        if parse_utc(signed_at, "statement.signed_at") > datetime.now(UTC) + self.max_clock_skew:
+            raise MalformedError("signed_at is in the future", field="statement.signed_at")
+
+    @staticmethod
+    def _refuse_replays(
+        repo: Repository, statements: Sequence[SignedStatement], field_prefix: str
+    ) -> None:
+        pairs = [(s.statement.signer, s.statement.nonce) for s in statements]
+        seen: set[tuple[str, str]] = set()
+        replayed = repo.replayed(pairs)
+        for position, pair in enumerate(pairs):
+            if pair in replayed or pair in seen:
+                field = _field(field_prefix, position, len(pairs), "statement.nonce")
+                raise ConflictError("replay: this signer already used this nonce", field=field)
+            seen.add(pair)
+
+    # -- reading ----------------------------------------------------------
+    def tree_size(self) -> int:
+        with read_session(self.engine) as session:
+            head = Repository(session).head()
+        return head.size if head else 0
+
+    def record(self, index: int) -> Record:
+        with read_session(self.engine) as session:
+            record = Repository(session).record(index)
+        if record is None:
+            raise NotFoundError(f"no record with index {index}", field="index")
+        return record
+
+    def latest_checkpoint(self) -> str:
+        with read_session(self.engine) as session:
+            row = Repository(session).latest_checkpoint()
+        if row is None:
+            raise NotFoundError("the ledger has no checkpoint yet; run `alu-ledger init`")
+        return row.note
+
+    def inclusion_proof(self, index: int, tree_size: int | None = None) -> Proof:
+        with read_session(self.engine) as session:
+            repo = Repository(session)
+            size = self._size_or_latest(repo, tree_size)
+            if not 0 <= index < size:
+                raise NotFoundError(f"index {index} is not in a tree of size {size}", field="index")
+            hashes = merkle.inclusion_proof(index, size, repo)
+        return Proof(index, size, hashes)
+
+    def consistency_proof(self, old: int, new: int) -> Proof:
+        with read_session(self.engine) as session:
+            repo = Repository(session)
+            size = self._size_or_latest(repo, new)
+            if not 0 < old <= size:
+                raise MalformedError(f"old must be between 1 and new ({size})", field="old")
+            hashes = merkle.consistency_proof(old, size, repo)
+        return Proof(old, size, hashes)
+
+    @staticmethod
+    def _size_or_latest(repo: Repository, tree_size: int | None) -> int:
+        head = repo.head()
+        current = head.size if head else 0
+        if tree_size is None:
+            return current
+        if not 0 < tree_size <= current:
+            raise NotFoundError(
+                f"tree_size must be between 1 and the current size {current}", field="tree_size"
+            )
+        return tree_size
+
+
+def _refuse_unusable(key: SignerKey | None) -> None:
+    if key is None:
+        raise ForbiddenError("signer key is not registered", field="statement.signer")
+    if key.ended_index is not None:
+        raise ForbiddenError(
+            f"signer key was {key.end_reason} at record {key.ended_index}",
+            field="statement.signer",
+        )
+
+
+def _record_row(
+    index: int, leaf: bytes, digest: bytes, signed: SignedStatement, at: str
+) -> dict[str, Any]:
+    statement = signed.statement
+    return {
+        "idx": index,
+        "leaf": leaf,
+        "leaf_hash": digest,
+        "kind": statement.kind,
+        "signer": statement.signer,
+        "nonce": statement.nonce,
+        "integrated_at": at,
+    }
+
+
+def _field(prefix: str, position: int, count: int, field: str) -> str:
+    return f"{prefix}[{position}].{field}" if prefix and count > 1 else field
+
+
+def _prefixed(error: LedgerError, prefix: str, position: int, count: int) -> LedgerError:
+    """Re-raise a statement's error with its position in a bulk request."""
+    if prefix and count > 1:
+        field = error.field or "statement"
+        if not field.startswith("statement"):
+            field = f"statement.{field}"
+        error.field = f"{prefix}[{position}].{field}"
+    elif error.field and error.field.startswith("payload"):
+        error.field = f"statement.{error.field}"
+    return error

@@ -1,0 +1,32 @@
+"""Settings, read from the environment (``LEDGER_*``) by pydantic-settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator configures; each field is ``LEDGER_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("data")
+    #: SQLAlchemy URL; empty means the embedded SQLite file ``<data_dir>/ledger.db``.
+    database_url: str = ""
+    #: Ed25519 private key (PEM PKCS#8) that signs checkpoints; default ``<data_dir>/log-key.pem``.
+    log_key_path: Path | None = None
+    #: Checkpoint origin line, also the signed-note key name (no spaces, no '+').
+    origin: str = "alu-ledger.localhost/log"
+    operator_id: str = "operator"
+    #: A statement signed more than this far in the future is refused.
+    max_clock_skew_seconds: int = 300
+    #: Largest number of statements one bulk request may carry.
+    max_bulk: int = 10_000
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'ledger.db'}"
+
+    def resolved_log_key_path(self) -> Path:
+        return self.log_key_path or self.data_dir / "log-key.pem"

@@ -1,0 +1,208 @@
+"""All SQL the ledger runs, behind one class per session.
+
+The append pipeline and the read side both use ``Repository``; no other module
+builds queries. It also implements ``merkle.NodeReader`` so proofs are read with a
+single query for the O(log n) nodes they need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, tuple_, update
+from sqlmodel import Session
+
+from ledger.errors import ProofError
+from ledger.merkle import NodeId
+from ledger.records import Record
+from ledger.storage.tables import (
+    CheckpointRow,
+    LogHeadRow,
+    MerkleNodeRow,
+    MetaRow,
+    ParticipantKeyRow,
+    ParticipantRow,
+    RecordRow,
+)
+
+HEAD_ID = 1
+#: Rows per chunk when streaming the whole log (audit, export).
+STREAM_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class Head:
+    size: int
+    root: bytes
+    last_leaf_hash: bytes
+
+
+class Repository:
+    """Queries over one session; the caller owns the transaction."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    # -- log head ---------------------------------------------------------
+    def lock_head(self) -> Head | None:
+        """Read the head row, locking it until commit so appends are serialised."""
+        row = self.session.execute(
+            select(LogHeadRow.size, LogHeadRow.root, LogHeadRow.last_leaf_hash)
+            .where(LogHeadRow.id == HEAD_ID)
+            .with_for_update()
+        ).first()
+        return Head(*row) if row else None
+
+    def head(self) -> Head | None:
+        row = self.session.execute(
+            select(LogHeadRow.size, LogHeadRow.root, LogHeadRow.last_leaf_hash).where(
+                LogHeadRow.id == HEAD_ID
+            )
+        ).first()
+        return Head(*row) if row else None
+
+    def save_head(self, head: Head, *, create: bool = False) -> None:
+        values = {"size": head.size, "root": head.root, "last_leaf_hash": head.last_leaf_hash}
+        if create:
+            self.session.execute(insert(LogHeadRow), [{"id": HEAD_ID, **values}])
+        else:
+            self.session.execute(update(LogHeadRow).where(LogHeadRow.id == HEAD_ID).values(values))
+
+    # -- meta -------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return dict(self.session.execute(select(MetaRow.name, MetaRow.value)).tuples())
+
+    def set_meta(self, values: Mapping[str, str]) -> None:
+        self.session.execute(insert(MetaRow), [{"name": k, "value": v} for k, v in values.items()])
+
+    # -- records ----------------------------------------------------------
+    def insert_records(self, rows: Sequence[dict[str, object]]) -> None:
+        if rows:
+            self.session.execute(insert(RecordRow), list(rows))
+
+    def record(self, index: int) -> Record | None:
+        leaf = self.session.execute(select(RecordRow.leaf).where(RecordRow.idx == index)).scalar()
+        return None if leaf is None else Record(index, bytes(leaf))
+
+    def leaf_hash(self, index: int) -> bytes | None:
+        value = self.session.execute(
+            select(RecordRow.leaf_hash).where(RecordRow.idx == index)
+        ).scalar()
+        return None if value is None else bytes(value)
+
+    def stream_records(self, start: int = 0, stop: int | None = None) -> Iterator[list[tuple]]:
+        """Yield chunks of ``(idx, leaf, leaf_hash)`` in index order, keyset-paginated."""
+        position = start
+        while True:
+            query = select(RecordRow.idx, RecordRow.leaf, RecordRow.leaf_hash).where(
+                RecordRow.idx >= position
+            )
+            if stop is not None:
+                query = query.where(RecordRow.idx < stop)
+            chunk = list(
+                self.session.execute(query.order_by(RecordRow.idx).limit(STREAM_CHUNK)).tuples()
+            )
+            if not chunk:
+                return
+            yield chunk
+            position = chunk[-1][0] + 1
+
+    def records_of_kinds(self, kinds: Iterable[str]) -> list[tuple[int, bytes]]:
+        rows = self.session.execute(
+            select(RecordRow.idx, RecordRow.leaf)
+            .where(RecordRow.kind.in_(list(kinds)))
+            .order_by(RecordRow.idx)
+        ).tuples()
+        return [(idx, bytes(leaf)) for idx, leaf in rows]
+
+    def count_records(self) -> int:
+        return self.session.execute(select(func.count()).select_from(RecordRow)).scalar_one()
+
+    def replayed(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which ``(signer, nonce)`` pairs the ledger already holds."""
+        wanted = set(pairs)
+        if not wanted:
+            return set()
+        rows = self.session.execute(
+            select(RecordRow.signer, RecordRow.nonce).where(
+                RecordRow.nonce.in_({nonce for _, nonce in wanted})
+            )
+        ).tuples()
+        return wanted & set(rows)
+
+    # -- merkle nodes (merkle.NodeReader) ---------------------------------
+    def insert_nodes(self, nodes: Sequence[tuple[NodeId, bytes]]) -> None:
+        if nodes:
+            self.session.execute(
+                insert(MerkleNodeRow),
+                [{"level": level, "idx": idx, "hash": digest} for (level, idx), digest in nodes],
+            )
+
+    def read_nodes(self, ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+        if not ids:
+            return {}
+        rows = self.session.execute(
+            select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).where(
+                tuple_(MerkleNodeRow.level, MerkleNodeRow.idx).in_(list(ids))
+            )
+        ).tuples()
+        found = {(level, idx): bytes(digest) for level, idx, digest in rows}
+        missing = [node for node in ids if node not in found]
+        if missing:
+            raise ProofError(f"tree node {missing[0]} is not stored")
+        return found
+
+    # -- checkpoints ------------------------------------------------------
+    def insert_checkpoint(self, size: int, root: bytes, note: str, created_at: str) -> None:
+        self.session.execute(
+            insert(CheckpointRow),
+            [{"size": size, "root": root, "note": note, "created_at": created_at}],
+        )
+
+    def latest_checkpoint(self) -> CheckpointRow | None:
+        return self.session.exec(
+            select(CheckpointRow).order_by(CheckpointRow.size.desc()).limit(1)
+        ).scalar()
+
+    def checkpoint_roots(self) -> dict[int, bytes]:
+        rows = self.session.execute(select(CheckpointRow.size, CheckpointRow.root)).tuples()
+        return {size: bytes(root) for size, root in rows}
+
+    # -- participants and keys --------------------------------------------
+    def participant(self, participant_id: str) -> ParticipantRow | None:
+        return self.session.get(ParticipantRow, participant_id)
+
+    def participants(self, role: str | None = None) -> list[ParticipantRow]:
+        query = select(ParticipantRow).order_by(ParticipantRow.participant_id)
+        if role:
+            query = query.where(ParticipantRow.role == role)
+        return list(self.session.exec(query).scalars())
+
+    def add_participant(self, row: ParticipantRow) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def key(self, key_id: str) -> ParticipantKeyRow | None:
+        return self.session.get(ParticipantKeyRow, key_id)
+
+    def keys_of(self, participant_id: str) -> list[ParticipantKeyRow]:
+        return list(
+            self.session.exec(
+                select(ParticipantKeyRow)
+                .where(ParticipantKeyRow.participant_id == participant_id)
+                .order_by(ParticipantKeyRow.added_index)
+            ).scalars()
+        )
+
+    def add_key(self, row: ParticipantKeyRow) -> None:
+        self.session.add(row)
+        self.session.flush()
+
+    def end_key(self, key_id: str, index: int, reason: str) -> None:
+        self.session.execute(
+            update(ParticipantKeyRow)
+            .where(ParticipantKeyRow.key_id == key_id)
+            .values(ended_index=index, end_reason=reason)
+        )
+        self.session.expire_all()

@@ -1,0 +1,92 @@
+"""The ledger's tables.
+
+``records``, ``merkle_nodes`` and ``checkpoints`` are the log itself; everything
+else is a read model derived from records by the statement kinds, rebuilt only by
+appending. ``log_head`` is a single row that every writer locks, which serialises
+appends across threads and processes (``SELECT ... FOR UPDATE`` on PostgreSQL,
+``BEGIN IMMEDIATE`` on SQLite).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, SmallInteger, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _bigint_pk() -> Column:
+    return Column(BigInteger, primary_key=True, autoincrement=False)
+
+
+class RecordRow(SQLModel, table=True):
+    __tablename__ = "records"
+    __table_args__ = (UniqueConstraint("signer", "nonce", name="uq_records_signer_nonce"),)
+
+    idx: int = Field(sa_column=_bigint_pk())
+    leaf_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    leaf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    kind: str = Field(index=True)
+    signer: str = Field(index=True)
+    nonce: str
+    integrated_at: str
+
+
+class MerkleNodeRow(SQLModel, table=True):
+    """Hash of the complete subtree of 2**level leaves starting at leaf idx * 2**level."""
+
+    __tablename__ = "merkle_nodes"
+
+    level: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=_bigint_pk())
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CheckpointRow(SQLModel, table=True):
+    __tablename__ = "checkpoints"
+
+    size: int = Field(sa_column=_bigint_pk())
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: str
+
+
+class LogHeadRow(SQLModel, table=True):
+    __tablename__ = "log_head"
+
+    id: int = Field(primary_key=True)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    last_leaf_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class MetaRow(SQLModel, table=True):
+    """Facts fixed at init: origin, log verifier key, operator id."""
+
+    __tablename__ = "ledger_meta"
+
+    name: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ParticipantRow(SQLModel, table=True):
+    __tablename__ = "participants"
+
+    participant_id: str = Field(primary_key=True)
+    legal_name: str
+    role: str = Field(index=True)
+    country: str
+    region: str
+    registered_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ParticipantKeyRow(SQLModel, table=True):
+    """A participant's key, valid for records after ``added_index`` up to ``ended_index``."""
+
+    __tablename__ = "participant_keys"
+    __table_args__ = (Index("ix_participant_keys_participant", "participant_id"),)
+
+    key_id: str = Field(primary_key=True)
+    participant_id: str
+    public_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    added_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    ended_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    end_reason: str | None = None
