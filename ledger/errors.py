@@ -63,3 +63,17 @@ class ProofError(LedgerError):
     """A Merkle proof, checkpoint or note does not verify."""
 
     code = "proof_invalid"
+
+
+def error_class(code: str) -> type[LedgerError]:
+    """The error class for a machine-readable ``code`` (as sent in API error bodies)."""
+    classes = [
+        MalformedError,
+        InvalidError,
+        SignatureError,
+        ForbiddenError,
+        NotFoundError,
+        ConflictError,
+        ProofError,
+    ]
+    return next((cls for cls in classes if cls.code == code), LedgerError)

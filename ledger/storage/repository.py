@@ -71,7 +71,7 @@ class Repository:
 
     # -- meta -------------------------------------------------------------
     def meta(self) -> dict[str, str]:
-        return dict(self.session.execute(select(MetaRow.name, MetaRow.value)).tuples())
+        return dict(self.session.execute(select(MetaRow.name, MetaRow.value)).all())
 
     def set_meta(self, values: Mapping[str, str]) -> None:
         self.session.execute(insert(MetaRow), [{"name": k, "value": v} for k, v in values.items()])
@@ -101,7 +101,7 @@ class Repository:
             if stop is not None:
                 query = query.where(RecordRow.idx < stop)
             chunk = list(
-                self.session.execute(query.order_by(RecordRow.idx).limit(STREAM_CHUNK)).tuples()
+                self.session.execute(query.order_by(RecordRow.idx).limit(STREAM_CHUNK)).all()
             )
             if not chunk:
                 return
@@ -113,7 +113,7 @@ class Repository:
             select(RecordRow.idx, RecordRow.leaf)
             .where(RecordRow.kind.in_(list(kinds)))
             .order_by(RecordRow.idx)
-        ).tuples()
+        ).all()
         return [(idx, bytes(leaf)) for idx, leaf in rows]
 
     def count_records(self) -> int:
@@ -128,7 +128,7 @@ class Repository:
             select(RecordRow.signer, RecordRow.nonce).where(
                 RecordRow.nonce.in_({nonce for _, nonce in wanted})
             )
-        ).tuples()
+        ).all()
         return wanted & set(rows)
 
     # -- merkle nodes (merkle.NodeReader) ---------------------------------
@@ -146,7 +146,7 @@ class Repository:
             select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).where(
                 tuple_(MerkleNodeRow.level, MerkleNodeRow.idx).in_(list(ids))
             )
-        ).tuples()
+        ).all()
         found = {(level, idx): bytes(digest) for level, idx, digest in rows}
         missing = [node for node in ids if node not in found]
         if missing:
@@ -166,7 +166,7 @@ class Repository:
         ).scalar()
 
     def checkpoint_roots(self) -> dict[int, bytes]:
-        rows = self.session.execute(select(CheckpointRow.size, CheckpointRow.root)).tuples()
+        rows = self.session.execute(select(CheckpointRow.size, CheckpointRow.root)).all()
         return {size: bytes(root) for size, root in rows}
 
     # -- participants and keys --------------------------------------------

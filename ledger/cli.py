@@ -1,0 +1,407 @@
+"""``alu-ledger``: the operator's and participants' command line.
+
+Every command takes ``--database URL`` (default: ``LEDGER_DATABASE_URL`` or the
+embedded SQLite file). A refusal prints one line ``error: <field>: <reason>`` to
+stderr and exits 2; ``verify`` exits 1 when the ledger is not sound.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ledger import keys, statements
+from ledger.audit import Auditor
+from ledger.bootstrap import init_ledger, open_ledger
+from ledger.checkpoints import NoteVerifier
+from ledger.errors import LedgerError, MalformedError
+from ledger.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+proof_app = typer.Typer(no_args_is_help=True, help="Inclusion and consistency proofs.")
+participant_app = typer.Typer(no_args_is_help=True, help="Participants and their keys.")
+app.add_typer(proof_app, name="proof")
+app.add_typer(participant_app, name="participant")
+
+out = Console()
+err = Console(stderr=True)
+
+Database = Annotated[
+    str | None,
+    typer.Option("--database", help="SQLAlchemy URL, e.g. postgresql+psycopg://u@host/db"),
+]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where keys and SQLite live")]
+KeyFile = Annotated[Path, typer.Option("--key", help="PEM Ed25519 private key that signs")]
+Server = Annotated[
+    str | None,
+    typer.Option("--server", help="Submit over HTTP to this ledger URL instead of the database"),
+]
+LogKey = Annotated[
+    str | None,
+    typer.Option("--log-key", help="Pinned verifier key string, or a file holding it"),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def refusals_exit(func: F) -> F:
+    """Turn a LedgerError into one readable line and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LedgerError as error:
+            err.print(f"error: {error}", highlight=False, markup=False)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_for(database: str | None, data_dir: Path | None = None) -> Settings:
+    overrides: dict[str, Any] = {}
+    if database:
+        overrides["database_url"] = database
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)
+
+
+def print_json(value: Any) -> None:
+    out.print_json(json.dumps(value))
+
+
+def read_verifier_key_text(value: str) -> str:
+    """A verifier key given inline or as a path to a file that holds it."""
+    path = Path(value)
+    return path.read_text().strip() if path.is_file() else value.strip()
+
+
+def read_verifier_key(value: str) -> NoteVerifier:
+    return NoteVerifier.parse(read_verifier_key_text(value))
+
+
+def read_json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise MalformedError(f"cannot read: {exc.strerror}", field=str(path)) from exc
+    except ValueError as exc:
+        raise MalformedError(f"not valid JSON: {exc}", field=str(path)) from exc
+
+
+# -- the log ----------------------------------------------------------------
+@app.command()
+@refusals_exit
+def init(
+    database: Database = None,
+    data_dir: DataDir = None,
+    operator_key: Annotated[
+        Path | None, typer.Option(help="Operator's PEM key (default: create one)")
+    ] = None,
+    origin: Annotated[str | None, typer.Option(help="Checkpoint origin / log name")] = None,
+) -> None:
+    """Create the log key, the schema, the genesis record and the operator."""
+    settings = settings_for(database, data_dir)
+    if origin:
+        settings.origin = origin
+    result = init_ledger(settings, operator_key_path=operator_key)
+    if not result.created:
+        out.print(f"already initialised; log key {result.ledger.verifier_key}")
+        return
+    out.print(f"log key file: {result.log_key_path}")
+    out.print(f"operator key: {result.operator_key_path}")
+    out.print(f"verifier key: {result.ledger.verifier_key}")
+
+
+@app.command()
+@refusals_exit
+def keygen(
+    path: Annotated[Path, typer.Argument(help="Where to write the PEM private key")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file")] = False,
+) -> None:
+    """Write a new Ed25519 private key (PEM PKCS#8, mode 0600); print its id and public key."""
+    if path.exists() and not force:
+        raise MalformedError("file exists; pass --force to overwrite", field=str(path))
+    key = keys.generate()
+    keys.write_private_key(key, path)
+    out.print(f"key id:     {keys.key_id(key)}")
+    out.print(f"public key: {keys.public_key_b64(key)}")
+
+
+@app.command()
+@refusals_exit
+def serve(
+    database: Database = None,
+    data_dir: DataDir = None,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the REST API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    ledger = open_ledger(settings_for(database, data_dir))
+    uvicorn.run(create_app(ledger), host=host, port=port)
+
+
+@app.command()
+@refusals_exit
+def demo(
+    database: Database = None,
+    data_dir: DataDir = None,
+    keys_dir: Annotated[Path, typer.Option(help="Where demo participants' keys go")] = Path(
+        "data/demo-keys"
+    ),
+) -> None:
+    """Initialise if needed and load the demo participants and their records."""
+    from ledger.demo import load_demo
+
+    settings = settings_for(database, data_dir)
+    result = init_ledger(settings)
+    summary = load_demo(result.ledger, settings, keys_dir)
+    for line in summary:
+        out.print(line)
+
+
+@app.command()
+@refusals_exit
+def verify(
+    database: Database = None,
+    data_dir: DataDir = None,
+    log_key: LogKey = None,
+    workers: Annotated[int | None, typer.Option(help="Processes checking signatures")] = None,
+) -> None:
+    """Audit everything: chain, signatures, key validity, Merkle root vs checkpoint."""
+    settings = settings_for(database, data_dir)
+    ledger = open_ledger(settings)
+    verifier = read_verifier_key(log_key) if log_key else ledger.verifier
+    total = ledger.tree_size()
+    with Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("records", total=total)
+        auditor = Auditor(
+            ledger.engine,
+            verifier,
+            workers=workers,
+            on_progress=lambda done: progress.update(task, completed=done),
+        )
+        report = auditor.run()
+    if report.ok:
+        out.print(
+            f"ok: {report.records} records verified against checkpoint {report.checkpoint_size}"
+        )
+        return
+    err.print(f"FAILED at index {report.problem.index}: {report.problem.reason}", markup=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+@refusals_exit
+def checkpoint(database: Database = None, data_dir: DataDir = None) -> None:
+    """Print the latest signed checkpoint."""
+    sys.stdout.write(open_ledger(settings_for(database, data_dir)).latest_checkpoint())
+
+
+@app.command()
+@refusals_exit
+def record(index: int, database: Database = None, data_dir: DataDir = None) -> None:
+    """Print one record and its leaf hash."""
+    found = open_ledger(settings_for(database, data_dir)).record(index)
+    print_json({"record": found.to_dict(), "leaf_hash": found.leaf_hash.hex()})
+
+
+@proof_app.command("inclusion")
+@refusals_exit
+def proof_inclusion(
+    index: int,
+    tree_size: Annotated[int | None, typer.Option(help="Default: the latest size")] = None,
+    database: Database = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Inclusion proof of record INDEX in the tree of size N."""
+    proof = open_ledger(settings_for(database, data_dir)).inclusion_proof(index, tree_size)
+    hashes = [h.hex() for h in proof.hashes]
+    print_json({"index": index, "tree_size": proof.tree_size, "hashes": hashes})
+
+
+@proof_app.command("consistency")
+@refusals_exit
+def proof_consistency(
+    old: int, new: int, database: Database = None, data_dir: DataDir = None
+) -> None:
+    """Consistency proof between tree sizes OLD and NEW."""
+    if old > new:
+        raise MalformedError("OLD must not exceed NEW", field="old")
+    proof = open_ledger(settings_for(database, data_dir)).consistency_proof(old, new)
+    print_json({"old": old, "new": new, "hashes": [h.hex() for h in proof.hashes]})
+
+
+# -- submitting ---------------------------------------------------------------
+def submit_statement(
+    kind: str,
+    payload: dict[str, Any],
+    key_path: Path,
+    *,
+    database: str | None,
+    data_dir: Path | None,
+    server: str | None,
+    log_key: str | None,
+) -> dict[str, Any]:
+    """Sign with the key file and append, locally or through a verifying HTTP client."""
+    signed = statements.sign_new(kind, payload, keys.read_private_key(key_path))
+    if server:
+        return _submit_remote(signed, server, log_key)
+    appended = open_ledger(settings_for(database, data_dir)).append(signed)
+    return {"index": appended.index, "leaf_hash": appended.record.leaf_hash.hex()}
+
+
+def _submit_remote(signed: statements.SignedStatement, server: str, log_key: str | None) -> dict:
+    from ledger.client import LedgerClient
+
+    if log_key:
+        pinned = read_verifier_key_text(log_key)
+    else:
+        import httpx
+
+        pinned = httpx.get(f"{server.rstrip('/')}/v1/log-key", timeout=10).text.strip()
+        err.print(f"warning: trusting the server's log key on first use: {pinned}")
+    with LedgerClient(server, pinned) as client:
+        receipt = client.submit_signed(signed)
+    return {"index": receipt.index, "leaf_hash": receipt.leaf_hash.hex(), "verified": True}
+
+
+@app.command()
+@refusals_exit
+def submit(
+    kind: Annotated[str, typer.Argument(help="Statement kind, e.g. document.attest")],
+    payload_file: Annotated[Path, typer.Argument(help="JSON file with the payload")],
+    key: KeyFile,
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: Server = None,
+    log_key: LogKey = None,
+) -> None:
+    """Sign a payload of any kind and append it."""
+    payload = read_json_file(payload_file)
+    print_json(
+        submit_statement(
+            kind, payload, key, database=database, data_dir=data_dir, server=server, log_key=log_key
+        )
+    )
+
+
+@participant_app.command("register")
+@refusals_exit
+def participant_register(
+    participant_id: Annotated[str, typer.Option("--id")],
+    legal_name: Annotated[str, typer.Option("--name")],
+    role: Annotated[str, typer.Option(help="smelter | evaluation_centre | manufacturer | auditor")],
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2")],
+    region: Annotated[str, typer.Option(help="Region or ISO 3166-2 code")],
+    public_key: Annotated[
+        str, typer.Option(help="base64 raw public key, or a PEM private key file")
+    ],
+    key: KeyFile,
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: Server = None,
+    log_key: LogKey = None,
+) -> None:
+    """Register a participant and its public key (signed by the operator's key)."""
+    payload = {
+        "participant_id": participant_id,
+        "legal_name": legal_name,
+        "role": role,
+        "country": country,
+        "region": region,
+        "public_key": public_key_text(public_key),
+    }
+    print_json(
+        submit_statement(
+            "participant.register",
+            payload,
+            key,
+            database=database,
+            data_dir=data_dir,
+            server=server,
+            log_key=log_key,
+        )
+    )
+
+
+@participant_app.command("rotate-key")
+@refusals_exit
+def participant_rotate_key(
+    participant_id: Annotated[str, typer.Option("--id")],
+    new_public_key: Annotated[str, typer.Option(help="base64 raw key, or a PEM key file")],
+    key: KeyFile,
+    database: Database = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Replace a participant's key (signed by its current key or the operator)."""
+    payload = {"participant_id": participant_id, "new_public_key": public_key_text(new_public_key)}
+    print_json(
+        submit_statement(
+            "key.rotate",
+            payload,
+            key,
+            database=database,
+            data_dir=data_dir,
+            server=None,
+            log_key=None,
+        )
+    )
+
+
+@participant_app.command("revoke-key")
+@refusals_exit
+def participant_revoke_key(
+    participant_id: Annotated[str, typer.Option("--id")],
+    key_id: Annotated[str, typer.Option("--key-id")],
+    reason: Annotated[str, typer.Option()],
+    key: KeyFile,
+    database: Database = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a key: statements it signs from now on are refused."""
+    payload = {"participant_id": participant_id, "key_id": key_id, "reason": reason}
+    print_json(
+        submit_statement(
+            "key.revoke",
+            payload,
+            key,
+            database=database,
+            data_dir=data_dir,
+            server=None,
+            log_key=None,
+        )
+    )
+
+
+def public_key_text(value: str) -> str:
+    """Accept a base64 public key, or a PEM private key file to take the public half of."""
+    path = Path(value)
+    if path.is_file():
+        return keys.public_key_b64(keys.read_private_key(path))
+    keys.parse_public_key(value, field="--public-key")
+    return value
+
+
+def main() -> None:
+    app()
