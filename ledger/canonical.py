@@ -62,13 +62,19 @@ def is_canonical(data: bytes) -> bool:
     which produces JCS output for the integers and strings signed content is limited
     to; only a mismatch pays for the exact (pure Python) rfc8785 serialiser.
     """
+    inexact: list[str] = []  # json.dumps writes these as Python does (1.0, NaN), not as JCS
     try:
-        value = json.loads(data)
+        value = json.loads(
+            data,
+            parse_float=lambda text: inexact.append(text) or float(text),
+            parse_constant=lambda text: inexact.append(text) or float(text),
+        )
     except ValueError:
         return False
-    fast = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    if fast.encode() == data:
-        return True
+    if not inexact:
+        fast = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        if fast.encode() == data:
+            return True
     try:
         return rfc8785.dumps(value) == data
     except rfc8785.CanonicalizationError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ledger.errors import ForbiddenError, MalformedError
@@ -41,6 +41,36 @@ class SignerKey:
     end_reason: str | None
 
 
+class SignerKeys:
+    """Signer keys looked up during one append transaction, cached across its records."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self._cache: dict[str, SignerKey | None] = {}
+
+    def get(self, key_id: str) -> SignerKey | None:
+        if key_id not in self._cache:
+            self._cache[key_id] = self._load(key_id)
+        return self._cache[key_id]
+
+    def _load(self, key_id: str) -> SignerKey | None:
+        row = self.repo.key(key_id)
+        participant = row and self.repo.participant(row.participant_id)
+        if not (row and participant):
+            return None
+        return SignerKey(
+            row.key_id,
+            row.participant_id,
+            participant.role,
+            bytes(row.public_key),
+            row.ended_index,
+            row.end_reason,
+        )
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+
 @dataclass
 class AppendContext:
     """What a kind may use while one record is appended."""
@@ -49,31 +79,16 @@ class AppendContext:
     index: int
     integrated_at: str
     operator_id: str
+    signer_keys: SignerKeys
     origin: str = ""
     log_verifier_key: str = ""
-    _key_cache: dict[str, SignerKey | None] = field(default_factory=dict)
 
     def signer_key(self, key_id: str) -> SignerKey | None:
-        if key_id not in self._key_cache:
-            row = self.repo.key(key_id)
-            participant = row and self.repo.participant(row.participant_id)
-            self._key_cache[key_id] = (
-                SignerKey(
-                    row.key_id,
-                    row.participant_id,
-                    participant.role,
-                    bytes(row.public_key),
-                    row.ended_index,
-                    row.end_reason,
-                )
-                if row and participant
-                else None
-            )
-        return self._key_cache[key_id]
+        return self.signer_keys.get(key_id)
 
     def forget_keys(self) -> None:
         """Called by kinds that change keys, so later statements see the change."""
-        self._key_cache.clear()
+        self.signer_keys.forget()
 
 
 class StatementKind(ABC):

@@ -30,7 +30,7 @@ from ledger.errors import (
     NotFoundError,
     ProofError,
 )
-from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey
+from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey, SignerKeys
 from ledger.records import GENESIS_PREV, Record, leaf_bytes
 from ledger.statements import SignedStatement, parse_utc, utc_now
 from ledger.storage.db import read_session, write_session
@@ -115,6 +115,7 @@ class Ledger:
         self._refuse_replays(repo, statements, field_prefix)
         integrated_at = utc_now()
         prev = head.last_leaf_hash
+        signer_keys = SignerKeys(repo)
         rows: list[dict[str, Any]] = []
         nodes: list[tuple[merkle.NodeId, bytes]] = []
         records: list[Record] = []
@@ -125,13 +126,14 @@ class Ledger:
                 index,
                 integrated_at,
                 self.operator_id,
+                signer_keys,
                 origin=self.origin,
                 log_verifier_key=self.verifier_key,
             )
             try:
                 leaf = self._admit(ctx, signed, prev.hex(), integrated_at)
             except LedgerError as error:
-                raise _prefixed(error, field_prefix, position, len(statements)) from None
+                raise _prefixed(error, field_prefix, position) from None
             prev = merkle.leaf_hash(leaf)
             nodes.extend(frontier.append(prev))
             records.append(Record(index, leaf))
@@ -184,7 +186,7 @@ class Ledger:
         replayed = repo.replayed(pairs)
         for position, pair in enumerate(pairs):
             if pair in replayed or pair in seen:
-                field = _field(field_prefix, position, len(pairs), "statement.nonce")
+                field = _field(field_prefix, position, "statement.nonce")
                 raise ConflictError("replay: this signer already used this nonce", field=field)
             seen.add(pair)
 
@@ -264,15 +266,15 @@ def _record_row(
     }
 
 
-def _field(prefix: str, position: int, count: int, field: str) -> str:
-    return f"{prefix}[{position}].{field}" if prefix and count > 1 else field
+def _field(prefix: str, position: int, field: str) -> str:
+    return f"{prefix}[{position}].{field}" if prefix else field
 
 
-def _prefixed(error: LedgerError, prefix: str, position: int, count: int) -> LedgerError:
+def _prefixed(error: LedgerError, prefix: str, position: int) -> LedgerError:
     """Re-raise a statement's error with its position in a bulk request."""
-    if prefix and count > 1:
+    if prefix:
         field = error.field or "statement"
-        if not field.startswith("statement"):
+        if not field.startswith(("statement", "signature")):
             field = f"statement.{field}"
         error.field = f"{prefix}[{position}].{field}"
     elif error.field and error.field.startswith("payload"):

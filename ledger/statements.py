@@ -14,12 +14,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import keys
-from ledger.canonical import canonical_bytes
+from ledger.canonical import canonical_bytes, check_signable
 from ledger.errors import MalformedError
 
 STATEMENT_FIELDS = ("kind", "payload", "signer", "nonce", "signed_at")
@@ -56,7 +57,11 @@ class Statement:
         return {name: getattr(self, name) for name in STATEMENT_FIELDS}
 
     def canonical(self) -> bytes:
-        """The exact bytes a signature covers."""
+        """The exact bytes a signature covers (computed once: appends need them twice)."""
+        return self._canonical
+
+    @cached_property
+    def _canonical(self) -> bytes:
         return canonical_bytes(self.to_dict())
 
     @classmethod
@@ -78,9 +83,8 @@ class Statement:
         parse_utc(obj["signed_at"], f"{path}.signed_at")
         if not isinstance(obj["payload"], dict):
             raise MalformedError("must be a JSON object", field=f"{path}.payload")
-        statement = cls(**{name: obj[name] for name in STATEMENT_FIELDS})
-        canonical_bytes(statement.to_dict(), path)
-        return statement
+        check_signable(obj, path)
+        return cls(**{name: obj[name] for name in STATEMENT_FIELDS})
 
 
 def _require(value: Any, pattern: re.Pattern[str], field: str, what: str) -> None:

@@ -23,7 +23,7 @@ def venv_bin(name: str) -> Path:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run by any python3 a user has
         sys.exit("alu-ledger needs Python 3.11 or newer")
     if not venv_bin("python").exists():
         print("creating .venv ...", flush=True)

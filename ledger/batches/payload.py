@@ -376,8 +376,7 @@ def _check_period(reg: BatchRegistration, _rules: BatchRules) -> None:
     period = reg.production_period
     if period.start > period.end:
         raise InvalidError(
-            f"end {period.end} is before start {period.start}; a production period runs"
-            " forward",
+            f"end {period.end} is before start {period.start}; a production period runs forward",
             field="payload.production_period.end",
         )
 
@@ -396,7 +395,7 @@ def _check_metal_balance(reg: BatchRegistration, rules: BatchRules) -> None:
         raise InvalidError(
             f"metal_inputs add up to {total:,} kg but the batch weighs {reg.mass_kg:,} kg: a"
             f" casting loss of {loss} % exceeds the tolerance of"
-            f" {rules.casting_loss_tolerance * 100:f} %",
+            f" {(rules.casting_loss_tolerance * 100).normalize():f} %",
             field="payload.metal_inputs",
         )
 
@@ -451,12 +450,13 @@ def _check_sources(reg: BatchRegistration, _rules: BatchRules) -> None:
     """Per-source rules; grid_region for grid sources is enforced by the schema."""
     for index, source in enumerate(reg.electricity):
         if source.certificate is not None:
-            _check_certificate(reg, source, f"payload.electricity[{index}]")
+            _check_certificate(reg, source, source.certificate, f"payload.electricity[{index}]")
 
 
-def _check_certificate(reg: BatchRegistration, source: ElectricitySource, where: str) -> None:
-    cert = source.certificate
-    assert cert is not None
+def _check_certificate(
+    reg: BatchRegistration, source: ElectricitySource, cert: Certificate, where: str
+) -> None:
+    """A certificate backs a renewable-capable source, for no more than it consumed."""
     field = f"{where}.certificate"
     if source.type not in CERTIFIABLE_TYPES:
         raise InvalidError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlmodel import Session
 
 from ledger.errors import ProofError
@@ -144,7 +144,8 @@ class Repository:
             return {}
         rows = self.session.execute(
             select(MerkleNodeRow.level, MerkleNodeRow.idx, MerkleNodeRow.hash).where(
-                tuple_(MerkleNodeRow.level, MerkleNodeRow.idx).in_(list(ids))
+                # An OR of key lookups: SQLite scans the table for a row-value IN.
+                or_(*(and_(MerkleNodeRow.level == lv, MerkleNodeRow.idx == ix) for lv, ix in ids))
             )
         ).all()
         found = {(level, idx): bytes(digest) for level, idx, digest in rows}

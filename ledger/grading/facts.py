@@ -1,0 +1,129 @@
+"""What a batch offers for grading, independent of how the ledger stores batches.
+
+The grading engine never reads the batch read model: the ledger fills a
+``BatchFacts`` from it and hands it over. Keeping this seam small lets rule sets
+be evaluated offline (an auditor re-checks a grade from the facts recorded with
+it) and keeps grading free of storage concerns. Shares are ``Decimal`` and
+footprints integers because everything here may end up in signed content,
+where floats do not survive canonicalisation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ledger.errors import MalformedError
+
+BOUNDARIES = ("cradle_to_gate", "scope1_2")
+ROUTES = ("primary", "secondary", "mixed")
+FOOTPRINT_CHECKS = ("consistent", "declared_below_computed", "not_computable")
+
+_SHARES = ("renewable_share_certified", "recycled_pre", "recycled_post", "recycled_total")
+_OPTIONAL_INTS = ("computed_total_kg_co2e_per_t", "computed_scope1_2_kg_co2e_per_t")
+_BOOLS = ("third_party_verified", "activity_data_present")
+
+
+@dataclass(frozen=True)
+class BatchFacts:
+    """The facts of one batch that grading criteria look at.
+
+    Footprints are kg CO2e per tonne of batch. ``computed_*`` are the ledger's
+    own recomputations from activity data (None when it could not compute
+    them); ``footprint_check`` is the ledger's verdict on the declaration.
+    """
+
+    product_form: str
+    route: str
+    declared_kg_co2e_per_t: int
+    declared_boundary: str
+    computed_total_kg_co2e_per_t: int | None
+    computed_scope1_2_kg_co2e_per_t: int | None
+    renewable_share_certified: Decimal
+    recycled_pre: Decimal
+    recycled_post: Decimal
+    recycled_total: Decimal
+    third_party_verified: bool
+    footprint_check: str
+    activity_data_present: bool
+
+    def __post_init__(self) -> None:
+        """Refuse impossible facts here, so that no criterion has to guard against them."""
+        _check_text(self.product_form, "product_form")
+        _check_choice(self.route, "route", ROUTES)
+        _check_choice(self.declared_boundary, "declared_boundary", BOUNDARIES)
+        _check_choice(self.footprint_check, "footprint_check", FOOTPRINT_CHECKS)
+        _check_footprint(self.declared_kg_co2e_per_t, "declared_kg_co2e_per_t")
+        for name in _OPTIONAL_INTS:
+            value = getattr(self, name)
+            if value is not None:
+                _check_footprint(value, name)
+        for name in _SHARES:
+            _check_share(getattr(self, name), name)
+        for name in _BOOLS:
+            if not isinstance(getattr(self, name), bool):
+                raise MalformedError("must be true or false", field=f"facts.{name}")
+
+    def computed_for(self, boundary: str) -> int | None:
+        """The ledger's computed footprint in ``boundary``, or None when not computable."""
+        if boundary == "cradle_to_gate":
+            return self.computed_total_kg_co2e_per_t
+        return self.computed_scope1_2_kg_co2e_per_t
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form; decimals become strings so the dict may be signed."""
+        out: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            out[item.name] = str(value) if isinstance(value, Decimal) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BatchFacts:
+        """Inverse of ``to_dict``; shares must be decimal strings, never floats."""
+        names = tuple(item.name for item in fields(cls))
+        for name in names:
+            if name not in data:
+                raise MalformedError("required field is missing", field=f"facts.{name}")
+        for name in data:
+            if name not in names:
+                raise MalformedError("unknown field", field=f"facts.{name}")
+        values = dict(data)
+        for name in _SHARES:
+            values[name] = _parse_share(data[name], name)
+        return cls(**values)
+
+
+def _check_text(value: object, name: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise MalformedError("must be a non-empty string", field=f"facts.{name}")
+
+
+def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise MalformedError(f"must be one of {', '.join(choices)}", field=f"facts.{name}")
+
+
+def _check_footprint(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MalformedError(
+            "must be a non-negative integer number of kg CO2e per tonne", field=f"facts.{name}"
+        )
+
+
+def _check_share(value: object, name: str) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or not 0 <= value <= 1:
+        raise MalformedError("must be a Decimal share from 0 to 1", field=f"facts.{name}")
+
+
+def _parse_share(value: object, name: str) -> Decimal:
+    """Decimal strings only: a float share would already have lost its exact value."""
+    if not isinstance(value, str):
+        raise MalformedError('must be a decimal string such as "0.75"', field=f"facts.{name}")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise MalformedError(
+            'must be a decimal string such as "0.75"', field=f"facts.{name}"
+        ) from None
