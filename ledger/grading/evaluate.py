@@ -214,17 +214,9 @@ def _judge(criterion: Criterion, ruleset: RuleSet, facts: BatchFacts) -> _Outcom
     if isinstance(criterion, FootprintBelow):
         return _Outcome(_judge_footprint(criterion, ruleset, facts))
     if isinstance(criterion, CertifiedRenewableShareAtLeast):
-        return _Outcome(
-            _at_least(
-                criterion.name, criterion.path, facts.renewable_share_certified, criterion.share
-            )
-        )
+        return _Outcome(_at_least(criterion, facts.renewable_share_certified))
     if isinstance(criterion, RecycledContentAtLeast):
-        return _Outcome(
-            _at_least(
-                criterion.name, criterion.path, _recycled(facts, criterion.basis), criterion.share
-            )
-        )
+        return _Outcome(_at_least(criterion, _recycled(facts, criterion.basis)))
     return _Outcome(_judge_flag(criterion, facts))
 
 
@@ -283,8 +275,14 @@ def _recycled(facts: BatchFacts, basis: str) -> Decimal:
     return shares[basis]
 
 
-def _at_least(name: str, path: str, value: Decimal, share: Decimal) -> CriterionResult:
-    return CriterionResult(name, path, str(value), f">= {share}", value >= share)
+def _at_least(
+    criterion: CertifiedRenewableShareAtLeast | RecycledContentAtLeast, value: Decimal
+) -> CriterionResult:
+    """Shares compare as exact decimals: "0.90" needs 0.9 or more, no rounding."""
+    share = criterion.share
+    return CriterionResult(
+        criterion.name, criterion.path, str(value), f">= {share}", value >= share
+    )
 
 
 def _judge_flag(criterion: Flag, facts: BatchFacts) -> CriterionResult:
