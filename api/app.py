@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import log
+from api.routes import batches, log
 from ledger import __version__
 from ledger.bootstrap import open_ledger
 from ledger.log import Ledger
@@ -24,6 +24,7 @@ def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -
     app.state.ledger = ledger or open_ledger(settings or Settings())
     errors.install(app)
     app.include_router(log.router)
+    app.include_router(batches.router)
     return app
 
 

@@ -47,9 +47,10 @@ def _ledger(settings: Settings, log_key: Ed25519PrivateKey) -> Ledger:
     return Ledger(
         engine,
         NoteSigner(settings.origin, log_key),
-        default_kinds(),
+        default_kinds(settings.footprint_tolerance),
         operator_id=settings.operator_id,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        max_bulk=settings.max_bulk,
     )
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from ledger.batches.registration import RegisterBatch
 from ledger.documents import AttestDocument
 from ledger.kinds import KindRegistry
 from ledger.participants import participant_kinds
 
 
-def default_kinds() -> KindRegistry:
-    return KindRegistry([*participant_kinds(), AttestDocument()])
+def default_kinds(footprint_tolerance: Decimal = Decimal("0.10")) -> KindRegistry:
+    return KindRegistry(
+        [*participant_kinds(), AttestDocument(), RegisterBatch(footprint_tolerance)]
+    )

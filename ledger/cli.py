@@ -28,11 +28,13 @@ from ledger.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 proof_app = typer.Typer(no_args_is_help=True, help="Inclusion and consistency proofs.")
 participant_app = typer.Typer(no_args_is_help=True, help="Participants and their keys.")
+batch_app = typer.Typer(no_args_is_help=True, help="Batches smelters register.")
 app.add_typer(proof_app, name="proof")
 app.add_typer(participant_app, name="participant")
+app.add_typer(batch_app, name="batch")
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 Database = Annotated[
     str | None,
@@ -392,6 +394,54 @@ def participant_revoke_key(
             log_key=None,
         )
     )
+
+
+@batch_app.command("register")
+@refusals_exit
+def batch_register(
+    payload_file: Annotated[Path, typer.Argument(help="batch.register payload (JSON)")],
+    key: KeyFile,
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: Server = None,
+    log_key: LogKey = None,
+) -> None:
+    """Sign a batch registration with the smelter's key and submit it."""
+    payload = read_json_file(payload_file)
+    print_json(
+        submit_statement(
+            "batch.register",
+            payload,
+            key,
+            database=database,
+            data_dir=data_dir,
+            server=server,
+            log_key=log_key,
+        )
+    )
+
+
+@batch_app.command("show")
+@refusals_exit
+def batch_show(
+    smelter_id: str, batch_id: str, database: Database = None, data_dir: DataDir = None
+) -> None:
+    """A batch with its derived values, footprints and record."""
+    from ledger.batches.reads import get_batch
+
+    ledger = open_ledger(settings_for(database, data_dir))
+    print_json(get_batch(ledger.engine, smelter_id, batch_id))
+
+
+@app.command()
+@refusals_exit
+def footprint(
+    payload_file: Annotated[Path, typer.Argument(help="batch.register payload (JSON)")],
+) -> None:
+    """Compute a batch's footprint from its activity data, without submitting anything."""
+    from ledger.footprint import footprint_report_from_file
+
+    print_json(footprint_report_from_file(payload_file).to_dict())
 
 
 def public_key_text(value: str) -> str:

@@ -87,6 +87,8 @@ class LedgerClient:
         body = self._request(
             "POST", "/v1/statements/bulk", json={"statements": [s.to_dict() for s in signed]}
         )
+        if len(body["records"]) != len(signed):
+            raise ProofError(f"sent {len(signed)} statements, got {len(body['records'])} records")
         receipts = [self._verify_record(item, body["checkpoint"]) for item in body["records"]]
         for receipt, sent in zip(receipts, signed, strict=True):
             if receipt.record["statement"] != sent.statement.to_dict():
@@ -103,6 +105,8 @@ class LedgerClient:
         """Fetch a record and prove it is in the latest checkpoint."""
         note = self._request("GET", "/v1/checkpoint", text=True)
         receipt = self._verify_record(self._request("GET", f"/v1/records/{index}"), note)
+        if receipt.index != index:
+            raise ProofError(f"asked for record {index}, got record {receipt.index}")
         self.prove_included(receipt)
         return receipt
 

@@ -1,8 +1,9 @@
-"""Demo data: participants (and, as the product grows, their records).
+"""Demo data: participants and the batches the demo smelters cast.
 
 The demo writes every participant's private key to ``<keys dir>/<id>.pem`` so a
 new user can act as a smelter, an evaluation centre or a buyer straight away.
-Loading is idempotent: participants already registered are left as they are.
+Loading is idempotent: whatever is already on the ledger is left as it is.
+The data lives in ``scripts/demo/`` (participants.json, batches.json).
 """
 
 from __future__ import annotations
@@ -11,38 +12,68 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from ledger import keys, statements
+from ledger.batches.registration import KIND as BATCH_REGISTER
 from ledger.bootstrap import load_or_create_key
 from ledger.log import Ledger
+from ledger.participants import REGISTER
 from ledger.settings import Settings
+from ledger.storage.batches import BatchRepository
 from ledger.storage.db import read_session
 from ledger.storage.repository import Repository
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "scripts" / "demo"
 
 
-def demo_participants() -> list[dict[str, Any]]:
-    return json.loads((DEMO_DIR / "participants.json").read_text())
+def demo_file(name: str) -> list[dict[str, Any]]:
+    return json.loads((DEMO_DIR / name).read_text())
 
 
 def load_demo(ledger: Ledger, settings: Settings, keys_dir: Path) -> list[str]:
-    """Register the demo participants; return human-readable lines of what was done."""
+    """Load every demo record not yet on the ledger; return lines describing what happened."""
     operator_key = keys.read_private_key(settings.data_dir / "operator-key.pem")
+    participant_keys = {
+        p["participant_id"]: load_or_create_key(keys_dir / f"{p['participant_id']}.pem")[0]
+        for p in demo_file("participants.json")
+    }
+    lines = _register_participants(ledger, operator_key, participant_keys)
+    lines += _register_batches(ledger, participant_keys)
+    lines.append(f"ledger size {ledger.tree_size()}; demo keys in {keys_dir}")
+    return lines
+
+
+def _register_participants(
+    ledger: Ledger, operator_key: Ed25519PrivateKey, participant_keys: dict[str, Ed25519PrivateKey]
+) -> list[str]:
     with read_session(ledger.engine) as session:
         known = {row.participant_id for row in Repository(session).participants()}
-    batch: list[statements.SignedStatement] = []
-    lines: list[str] = []
-    for participant in demo_participants():
-        key_path = keys_dir / f"{participant['participant_id']}.pem"
-        key, _ = load_or_create_key(key_path)
-        if participant["participant_id"] in known:
-            continue
-        payload = {**participant, "public_key": keys.public_key_b64(key)}
-        batch.append(statements.sign_new("participant.register", payload, operator_key))
-        lines.append(
-            f"registered {participant['participant_id']} ({participant['role']}), key {key_path}"
+    todo = [p for p in demo_file("participants.json") if p["participant_id"] not in known]
+    signed = [
+        statements.sign_new(
+            REGISTER,
+            {**p, "public_key": keys.public_key_b64(participant_keys[p["participant_id"]])},
+            operator_key,
         )
-    if batch:
-        ledger.append_many(batch)
-    lines.append(f"ledger size {ledger.tree_size()}; keys in {keys_dir}")
-    return lines
+        for p in todo
+    ]
+    if signed:
+        ledger.append_many(signed)
+    return [f"registered participant {p['participant_id']} ({p['role']})" for p in todo]
+
+
+def _register_batches(ledger: Ledger, participant_keys: dict[str, Ed25519PrivateKey]) -> list[str]:
+    with read_session(ledger.engine) as session:
+        batches = BatchRepository(session)
+        todo = [
+            b
+            for b in demo_file("batches.json")
+            if not batches.exists(b["smelter_id"], b["batch_id"])
+        ]
+    signed = [
+        statements.sign_new(BATCH_REGISTER, b, participant_keys[b["smelter_id"]]) for b in todo
+    ]
+    if signed:
+        ledger.append_many(signed)
+    return [f"registered batch {b['smelter_id']}/{b['batch_id']}" for b in todo]

@@ -68,6 +68,7 @@ class Ledger:
         *,
         operator_id: str,
         max_clock_skew: timedelta = timedelta(minutes=5),
+        max_bulk: int = 10_000,
     ) -> None:
         self.engine = engine
         self.signer = signer
@@ -76,6 +77,7 @@ class Ledger:
         self.kinds = kinds
         self.operator_id = operator_id
         self.max_clock_skew = max_clock_skew
+        self.max_bulk = max_bulk
 
     @property
     def origin(self) -> str:
@@ -91,6 +93,10 @@ class Ledger:
         """Append all statements atomically: either every one is recorded or none."""
         if not statements:
             raise MalformedError("at least one statement is required", field=field_prefix or "body")
+        if len(statements) > self.max_bulk:
+            raise MalformedError(
+                f"at most {self.max_bulk} statements per append", field=field_prefix or "body"
+            )
         with write_session(self.engine) as session:
             repo = Repository(session)
             head = repo.lock_head()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,8 @@ class Settings(BaseSettings):
     max_clock_skew_seconds: int = 300
     #: Largest number of statements one bulk request may carry.
     max_bulk: int = 10_000
+    #: A declared footprint more than this share below the computed one is flagged.
+    footprint_tolerance: Decimal = Decimal("0.10")
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'ledger.db'}"

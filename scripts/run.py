@@ -1,6 +1,6 @@
 """Set up, load the demo data and serve alu-ledger on the embedded SQLite database.
 
-    python3 scripts/run.py [--host 127.0.0.1] [--port 8000]
+python3 scripts/run.py [--host 127.0.0.1] [--port 8000]
 """
 
 from __future__ import annotations

@@ -116,8 +116,6 @@ def post_statements_bulk(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get("statements"), list):
         raise MalformedError("must be a list of signed statements", field="statements")
     items = body["statements"]
-    if len(items) > ledger_max_bulk(ledger):
-        raise MalformedError(f"at most {ledger_max_bulk(ledger)} per request", field="statements")
     parsed = [SignedStatement.parse(item, f"statements[{i}]") for i, item in enumerate(items)]
     appended = ledger.append_many(parsed)
     return {
@@ -125,10 +123,6 @@ def post_statements_bulk(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
         "tree_size": appended[-1].tree_size,
         "checkpoint": appended[-1].checkpoint,
     }
-
-
-def ledger_max_bulk(ledger: LedgerDep) -> int:
-    return getattr(ledger, "max_bulk", 10_000)
 
 
 @router.get("/records/{index}", response_model=RecordModel, summary="One record")

@@ -85,6 +85,16 @@ class Repository:
         leaf = self.session.execute(select(RecordRow.leaf).where(RecordRow.idx == index)).scalar()
         return None if leaf is None else Record(index, bytes(leaf))
 
+    def records(self, indexes: Iterable[int]) -> dict[int, Record]:
+        """Several records in one query, by index."""
+        wanted = list(indexes)
+        if not wanted:
+            return {}
+        rows = self.session.execute(
+            select(RecordRow.idx, RecordRow.leaf).where(RecordRow.idx.in_(wanted))
+        ).all()
+        return {idx: Record(idx, bytes(leaf)) for idx, leaf in rows}
+
     def leaf_hash(self, index: int) -> bytes | None:
         value = self.session.execute(
             select(RecordRow.leaf_hash).where(RecordRow.idx == index)

@@ -90,3 +90,55 @@ class ParticipantKeyRow(SQLModel, table=True):
     added_index: int = Field(sa_column=Column(BigInteger, nullable=False))
     ended_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     end_reason: str | None = None
+
+
+class BatchRow(SQLModel, table=True):
+    """Read model of a registered batch; the record itself holds the signed payload."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        Index("ix_batches_product_form", "product_form"),
+        Index("ix_batches_period", "period_start", "period_end"),
+    )
+
+    smelter_id: str = Field(primary_key=True)
+    batch_id: str = Field(primary_key=True)
+    record_index: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    product_form: str
+    alloy: str
+    route: str
+    mass_kg: int = Field(sa_column=Column(BigInteger, nullable=False))
+    period_start: str
+    period_end: str
+    site: str
+    region: str
+    declared_kg_co2e_per_t: int
+    declared_boundary: str
+    computed_kg_co2e_per_t: int | None = None
+    computed_scope1_2_kg_co2e_per_t: int | None = None
+    footprint_check: str
+    #: Certificate-backed renewable share and total recycled share, in parts per million,
+    #: so they can be filtered and sorted as integers.
+    renewable_share_ppm: int
+    recycled_total_ppm: int
+    derived: str = Field(sa_column=Column(Text, nullable=False))
+    footprint: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    registered_at: str
+
+
+class CertificateClaimRow(SQLModel, table=True):
+    """Green-electricity certificate energy claimed by a batch (see batches/certificates.py)."""
+
+    __tablename__ = "certificate_claims"
+    __table_args__ = (Index("ix_certificate_claims_key", "claim_key", "claim_type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    claim_key: str
+    claim_type: str  # "range" (serial interval) or "id" (amounts add up)
+    first_serial: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    last_serial: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    claimed_kwh: int = Field(sa_column=Column(BigInteger, nullable=False))
+    total_kwh: int = Field(sa_column=Column(BigInteger, nullable=False))
+    smelter_id: str
+    batch_id: str
+    record_index: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,0 +1,41 @@
+"""Batches: read back what smelters registered, with derived values and footprints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import LedgerDep
+from ledger.batches.reads import MAX_PAGE, get_batch, list_batches
+from ledger.storage.batches import BatchFilter
+
+router = APIRouter(prefix="/v1/batches", tags=["batches"])
+
+
+@router.get("/{smelter_id}/{batch_id}", summary="One batch")
+def read_batch(ledger: LedgerDep, smelter_id: str, batch_id: str) -> dict[str, Any]:
+    """The signed payload, derived values (recycled content, renewable share, electricity
+    intensity), declared and computed footprint with breakdown and check, and the record
+    index and leaf hash to prove it with."""
+    return get_batch(ledger.engine, smelter_id, batch_id)
+
+
+@router.get("", summary="Batches, filtered, in ledger order")
+def read_batches(
+    ledger: LedgerDep,
+    smelter: str | None = None,
+    product_form: str | None = None,
+    period_from: dt.date | None = Query(default=None, description="production ended on/after"),
+    period_to: dt.date | None = Query(default=None, description="production started on/before"),
+    cursor: str | None = Query(default=None, description="next_cursor of the previous page"),
+    limit: int = Query(default=50, ge=1, le=MAX_PAGE),
+) -> dict[str, Any]:
+    where = BatchFilter(
+        smelter_id=smelter,
+        product_form=product_form,
+        period_from=period_from.isoformat() if period_from else None,
+        period_to=period_to.isoformat() if period_to else None,
+    )
+    return list_batches(ledger.engine, where, cursor, limit)
