@@ -80,10 +80,20 @@ def check_against_schema(
 
 
 def pick_error(errors: list[ValidationError]) -> ValidationError:
-    """Shallowest first, then strong keywords before anyOf/oneOf/not, then schema order."""
+    """The failure to report first.
+
+    Shallowest in the instance first (a missing object matters more than a bad value in
+    it), then strong keywords before anyOf/oneOf/not, then the most specific subschema (a
+    GEC code's own pattern before the generic id pattern), then schema order.
+    """
     ranked = sorted(
         enumerate(errors),
-        key=lambda item: (len(item[1].absolute_path), item[1].validator in _WEAK_KEYWORDS, item[0]),
+        key=lambda item: (
+            len(item[1].absolute_path),
+            item[1].validator in _WEAK_KEYWORDS,
+            -len(item[1].absolute_schema_path),
+            item[0],
+        ),
     )
     return ranked[0][1]
 
@@ -96,7 +106,7 @@ def to_ledger_error(error: ValidationError, root: str = "payload") -> LedgerErro
     if extra is not None:
         parts.append(extra)
     field = field_path(root, parts)
-    reason = _custom_sentence(error, keyword) or _default_sentence(error, keyword, extra)
+    reason = _custom_sentence(error, keyword) or _default_sentence(error, keyword)
     detail = f"{_leaf(field)} {reason}"
     if keyword in _RANGE_KEYWORDS or _schema_of(error).get("x-class") == "invalid":
         return InvalidError(detail, field=field)
@@ -133,13 +143,13 @@ def _named_property(error: ValidationError) -> str | None:
     return None
 
 
-def _default_sentence(error: ValidationError, keyword: str, name: str | None) -> str:
+def _default_sentence(error: ValidationError, keyword: str) -> str:
     value = error.validator_value
     got = _show(error.instance)
     sentences = {
         "required": "is required but missing",
         "dependentRequired": "is required here but missing",
-        "additionalProperties": f"is not a known field here (unknown field '{name}')",
+        "additionalProperties": "is not a known field here; unknown fields are refused",
         "type": f"must be {_TYPE_NAMES.get(str(value), str(value))} (got {got})",
         "enum": f"must be one of {', '.join(map(repr, value or []))} (got {got})",
         "const": f"must be {value!r} (got {got})",
