@@ -578,6 +578,21 @@ def test_irec_range_shares_prefix_and_width():
     assert "prefix and serial length" in err.detail
 
 
+def test_range_serials_fit_64_bits():
+    def change(p: dict[str, Any]) -> None:
+        p["electricity"][0]["certificate"] = {
+            "scheme": "I-REC",
+            "first_id": "IREC-" + "1" * 19,
+            "last_id": "IREC-" + "1" * 18 + "2",
+            "mwh": "2",
+            "vintage": "2025-02",
+        }
+
+    err = refused(change)
+    assert err.field == "payload.electricity[0].certificate.last_id"
+    assert "at most 18 digits" in err.detail
+
+
 def test_vintage_not_after_production():
     err = refused(lambda p: cert(p).update(vintage="2025-04"))
     assert isinstance(err, InvalidError)

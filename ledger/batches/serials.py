@@ -23,6 +23,9 @@ from ledger.errors import InvalidError
 GEC_PROJECT_DIGITS: Final = 17
 """Digits of a GEC code that register the project: the key under which its serials count."""
 
+MAX_SERIAL_DIGITS: Final = 18
+"""Longest serial a range may use, so every serial fits a signed 64-bit storage integer."""
+
 _TRAILING_DIGITS: Final = re.compile(r"^(.*?)([0-9]+)$")
 
 
@@ -84,6 +87,12 @@ def serial_range(scheme: str, first_id: str, last_id: str, field: str) -> Serial
         raise InvalidError(
             f"last_id {last_id} does not share the {part} of first_id {first_id};"
             " a range covers serials of one project",
+            field=where,
+        )
+    if len(first[1]) > MAX_SERIAL_DIGITS:
+        raise InvalidError(
+            f"last_id: serial numbers of a range may have at most {MAX_SERIAL_DIGITS} digits;"
+            f" {first[1]} has {len(first[1])}",
             field=where,
         )
     if int(first[1]) > int(last[1]):
