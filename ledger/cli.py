@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -255,22 +256,29 @@ def proof_consistency(
 
 
 # -- submitting ---------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    """Where a signed statement goes: the local database, or a ledger server over HTTP."""
+
+    database: str | None = None
+    data_dir: Path | None = None
+    server: str | None = None
+    log_key: str | None = None
+
+
 def submit_statement(
-    kind: str,
-    payload: dict[str, Any],
-    key_path: Path,
-    *,
-    database: str | None,
-    data_dir: Path | None,
-    server: str | None,
-    log_key: str | None,
+    kind: str, payload: dict[str, Any], key_path: Path, target: Target
 ) -> dict[str, Any]:
     """Sign with the key file and append, locally or through a verifying HTTP client."""
     signed = statements.sign_new(kind, payload, keys.read_private_key(key_path))
-    if server:
-        return _submit_remote(signed, server, log_key)
-    appended = open_ledger(settings_for(database, data_dir)).append(signed)
+    if target.server:
+        return _submit_remote(signed, target.server, target.log_key)
+    appended = open_ledger(settings_for(target.database, target.data_dir)).append(signed)
     return {"index": appended.index, "leaf_hash": appended.record.leaf_hash.hex()}
+
+
+def submit_and_print(kind: str, payload: dict[str, Any], key_path: Path, target: Target) -> None:
+    print_json(submit_statement(kind, payload, key_path, target))
 
 
 def _submit_remote(signed: statements.SignedStatement, server: str, log_key: str | None) -> dict:
@@ -301,11 +309,7 @@ def submit(
 ) -> None:
     """Sign a payload of any kind and append it."""
     payload = read_json_file(payload_file)
-    print_json(
-        submit_statement(
-            kind, payload, key, database=database, data_dir=data_dir, server=server, log_key=log_key
-        )
-    )
+    submit_and_print(kind, payload, key, Target(database, data_dir, server, log_key))
 
 
 @participant_app.command("register")
@@ -334,16 +338,8 @@ def participant_register(
         "region": region,
         "public_key": public_key_text(public_key),
     }
-    print_json(
-        submit_statement(
-            "participant.register",
-            payload,
-            key,
-            database=database,
-            data_dir=data_dir,
-            server=server,
-            log_key=log_key,
-        )
+    submit_and_print(
+        "participant.register", payload, key, Target(database, data_dir, server, log_key)
     )
 
 
@@ -355,20 +351,12 @@ def participant_rotate_key(
     key: KeyFile,
     database: Database = None,
     data_dir: DataDir = None,
+    server: Server = None,
+    log_key: LogKey = None,
 ) -> None:
     """Replace a participant's key (signed by its current key or the operator)."""
     payload = {"participant_id": participant_id, "new_public_key": public_key_text(new_public_key)}
-    print_json(
-        submit_statement(
-            "key.rotate",
-            payload,
-            key,
-            database=database,
-            data_dir=data_dir,
-            server=None,
-            log_key=None,
-        )
-    )
+    submit_and_print("key.rotate", payload, key, Target(database, data_dir, server, log_key))
 
 
 @participant_app.command("revoke-key")
@@ -380,20 +368,12 @@ def participant_revoke_key(
     key: KeyFile,
     database: Database = None,
     data_dir: DataDir = None,
+    server: Server = None,
+    log_key: LogKey = None,
 ) -> None:
     """Revoke a key: statements it signs from now on are refused."""
     payload = {"participant_id": participant_id, "key_id": key_id, "reason": reason}
-    print_json(
-        submit_statement(
-            "key.revoke",
-            payload,
-            key,
-            database=database,
-            data_dir=data_dir,
-            server=None,
-            log_key=None,
-        )
-    )
+    submit_and_print("key.revoke", payload, key, Target(database, data_dir, server, log_key))
 
 
 @batch_app.command("register")
@@ -408,17 +388,7 @@ def batch_register(
 ) -> None:
     """Sign a batch registration with the smelter's key and submit it."""
     payload = read_json_file(payload_file)
-    print_json(
-        submit_statement(
-            "batch.register",
-            payload,
-            key,
-            database=database,
-            data_dir=data_dir,
-            server=server,
-            log_key=log_key,
-        )
-    )
+    submit_and_print("batch.register", payload, key, Target(database, data_dir, server, log_key))
 
 
 @batch_app.command("show")
