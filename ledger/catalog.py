@@ -6,11 +6,17 @@ from decimal import Decimal
 
 from ledger.batches.registration import RegisterBatch
 from ledger.documents import AttestDocument
+from ledger.grading.kinds import grading_kinds
 from ledger.kinds import KindRegistry
 from ledger.participants import participant_kinds
 
 
 def default_kinds(footprint_tolerance: Decimal = Decimal("0.10")) -> KindRegistry:
     return KindRegistry(
-        [*participant_kinds(), AttestDocument(), RegisterBatch(footprint_tolerance)]
+        [
+            *participant_kinds(),
+            AttestDocument(),
+            RegisterBatch(footprint_tolerance),
+            *grading_kinds(),
+        ]
     )

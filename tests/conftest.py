@@ -24,9 +24,7 @@ from ledger.bootstrap import init_ledger
 from ledger.log import Appended, Ledger
 from ledger.settings import Settings
 
-PG_URL = os.environ.get(
-    "LEDGER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("LEDGER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from ledger import keys, merkle, statements
@@ -42,7 +44,7 @@ def test_successive_checkpoints_are_consistent(env: LedgerEnv) -> None:
     smelter = env.register("yunnan-hydro", "smelter")
     notes = [env.attest(smelter, n)[-1].checkpoint for n in (1, 4, 2)]
     cps = [open_checkpoint(note, env.ledger.verifier) for note in notes]
-    for old, new in zip(cps, cps[1:], strict=False):
+    for old, new in itertools.pairwise(cps):
         proof = env.ledger.consistency_proof(old.size, new.size)
         merkle.verify_consistency(old.size, new.size, proof.hashes, old.root, new.root)
 

@@ -142,3 +142,57 @@ class CertificateClaimRow(SQLModel, table=True):
     smelter_id: str
     batch_id: str
     record_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AccreditationRow(SQLModel, table=True):
+    """An operator's grant of accreditation to an evaluation centre (``accreditation.grant``).
+
+    ``rulesets`` and ``product_forms`` are JSON lists (``["*"]`` means every rule set;
+    ``product_forms`` None means every form). A withdrawal ends every grant in force.
+    """
+
+    __tablename__ = "accreditations"
+    __table_args__ = (Index("ix_accreditations_participant", "participant_id"),)
+
+    granted_index: int = Field(sa_column=_bigint_pk())
+    participant_id: str
+    rulesets: str = Field(sa_column=Column(Text, nullable=False))
+    product_forms: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    valid_from: str
+    valid_until: str
+    withdrawn_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    withdraw_reason: str | None = None
+
+
+class RulesetRow(SQLModel, table=True):
+    """A published rule set version; (ruleset_id, version) is unique forever."""
+
+    __tablename__ = "rulesets"
+
+    ruleset_id: str = Field(primary_key=True)
+    version: str = Field(primary_key=True)
+    publisher_id: str
+    record_index: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    published_at: str
+
+
+class GradeRow(SQLModel, table=True):
+    """A grade issued to a batch (``grade.issue``), with the facts it was checked against."""
+
+    __tablename__ = "grades"
+    __table_args__ = (Index("ix_grades_batch", "smelter_id", "batch_id"),)
+
+    record_index: int = Field(sa_column=_bigint_pk())
+    smelter_id: str
+    batch_id: str
+    ruleset_id: str
+    ruleset_version: str
+    grade: str
+    issuer_id: str
+    issued_at: str
+    expires_on: str
+    evaluation_date: str | None = None
+    facts: str = Field(sa_column=Column(Text, nullable=False))
+    revoked_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    revoke_reason: str | None = None

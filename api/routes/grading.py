@@ -1,0 +1,60 @@
+"""Grading: published rule sets, issued grades, and evaluation previews."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import BodyDep, LedgerDep
+from ledger import payloads
+from ledger.errors import MalformedError
+from ledger.grading.reads import (
+    get_grade,
+    get_ruleset,
+    grades_of_batch,
+    list_rulesets,
+    preview_evaluation,
+)
+
+router = APIRouter(tags=["grading"])
+
+PREVIEW_FIELDS = ("smelter_id", "batch_id", "ruleset_id", "ruleset_version")
+
+
+@router.post("/v1/evaluations/preview", summary="Evaluate a batch under a rule set")
+def preview(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
+    """Body `{smelter_id, batch_id, ruleset_id, ruleset_version}`. The best grade the batch
+    meets (or null) and every criterion's value, threshold and verdict. Writes nothing."""
+    if not isinstance(body, dict):
+        raise MalformedError("must be a JSON object", field="body")
+    payloads.exact_fields(body, PREVIEW_FIELDS)
+    for name in PREVIEW_FIELDS:
+        payloads.text(body, name, max_length=64)
+    return preview_evaluation(
+        ledger.engine,
+        body["smelter_id"],
+        body["batch_id"],
+        body["ruleset_id"],
+        body["ruleset_version"],
+    )
+
+
+@router.get("/v1/rulesets", summary="Published rule sets, in ledger order")
+def read_rulesets(ledger: LedgerDep) -> dict[str, Any]:
+    return list_rulesets(ledger.engine)
+
+
+@router.get("/v1/rulesets/{ruleset_id}/{version}", summary="One rule set version")
+def read_ruleset(ledger: LedgerDep, ruleset_id: str, version: str) -> dict[str, Any]:
+    return get_ruleset(ledger.engine, ruleset_id, version)
+
+
+@router.get("/v1/grades/{record_index}", summary="One grade, with revoked/expired status")
+def read_grade(ledger: LedgerDep, record_index: int) -> dict[str, Any]:
+    return get_grade(ledger.engine, record_index)
+
+
+@router.get("/v1/batches/{smelter_id}/{batch_id}/grades", summary="Grades of one batch")
+def read_batch_grades(ledger: LedgerDep, smelter_id: str, batch_id: str) -> dict[str, Any]:
+    return grades_of_batch(ledger.engine, smelter_id, batch_id)

@@ -1,0 +1,102 @@
+"""Reading rule sets and grades back, and previewing an evaluation without writing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from ledger.errors import NotFoundError
+from ledger.grading.evaluate import evaluate
+from ledger.grading.facts_from_batch import batch_facts
+from ledger.grading.kinds import stored_ruleset
+from ledger.storage.batches import BatchRepository
+from ledger.storage.db import read_session
+from ledger.storage.grading import GradingRepository
+from ledger.storage.repository import Repository
+from ledger.storage.tables import GradeRow, RulesetRow
+
+
+def ruleset_view(row: RulesetRow) -> dict[str, Any]:
+    return {
+        "ruleset_id": row.ruleset_id,
+        "version": row.version,
+        "publisher_id": row.publisher_id,
+        "record_index": row.record_index,
+        "published_at": row.published_at,
+        "document": json.loads(row.document),
+    }
+
+
+def grade_view(row: GradeRow, today: date | None = None) -> dict[str, Any]:
+    """A grade with its status: ``expired`` is judged against ``today`` (UTC)."""
+    day = (today or datetime.now(UTC).date()).isoformat()
+    return {
+        "record_index": row.record_index,
+        "smelter_id": row.smelter_id,
+        "batch_id": row.batch_id,
+        "ruleset_id": row.ruleset_id,
+        "ruleset_version": row.ruleset_version,
+        "grade": row.grade,
+        "issuer_id": row.issuer_id,
+        "issued_at": row.issued_at,
+        "expires_on": row.expires_on,
+        "evaluation_date": row.evaluation_date,
+        "facts": json.loads(row.facts),
+        "expired": day >= row.expires_on,
+        "revoked": row.revoked_index is not None,
+        "revoked_at_index": row.revoked_index,
+        "revoke_reason": row.revoke_reason,
+    }
+
+
+def list_rulesets(engine: Engine) -> dict[str, Any]:
+    with read_session(engine) as session:
+        rows = GradingRepository(session).rulesets()
+    return {"items": [ruleset_view(row) for row in rows]}
+
+
+def get_ruleset(engine: Engine, ruleset_id: str, version: str) -> dict[str, Any]:
+    with read_session(engine) as session:
+        row = GradingRepository(session).ruleset(ruleset_id, version)
+    if row is None:
+        raise NotFoundError(f"no rule set {ruleset_id} {version}", field="version")
+    return ruleset_view(row)
+
+
+def get_grade(engine: Engine, record_index: int) -> dict[str, Any]:
+    with read_session(engine) as session:
+        row = GradingRepository(session).grade(record_index)
+    if row is None:
+        raise NotFoundError(f"no grade at record {record_index}", field="record_index")
+    return grade_view(row)
+
+
+def grades_of_batch(engine: Engine, smelter_id: str, batch_id: str) -> dict[str, Any]:
+    with read_session(engine) as session:
+        if not BatchRepository(session).exists(smelter_id, batch_id):
+            raise NotFoundError(f"no batch {smelter_id}/{batch_id}", field="batch_id")
+        rows = GradingRepository(session).grades_of(smelter_id, batch_id)
+    return {"items": [grade_view(row) for row in rows]}
+
+
+def preview_evaluation(
+    engine: Engine, smelter_id: str, batch_id: str, ruleset_id: str, version: str
+) -> dict[str, Any]:
+    """What ``evaluate`` says for a batch under a published rule set; writes nothing."""
+    with read_session(engine) as session:
+        batch = BatchRepository(session).get(smelter_id, batch_id)
+        if batch is None:
+            raise NotFoundError(f"no batch {smelter_id}/{batch_id}", field="batch_id")
+        row = GradingRepository(session).ruleset(ruleset_id, version)
+        if row is None:
+            raise NotFoundError(f"no rule set {ruleset_id} {version}", field="ruleset_version")
+        record = Repository(session).record(batch.record_index)
+        facts = batch_facts(batch, record.statement["payload"])
+        ruleset = stored_ruleset(row)
+    result = evaluate(ruleset, facts).to_dict()
+    result["smelter_id"], result["batch_id"] = smelter_id, batch_id
+    result["facts"] = facts.to_dict()
+    return result
