@@ -1,0 +1,158 @@
+"""``alu-ledger demo``: a ledger with realistic participants and batches to try things on.
+
+The demo initialises the ledger if needed, registers the participants of
+``scripts/demo/participants.json`` (writing each one's private key to
+``<keys dir>/<participant id>.pem``) and the batches of ``scripts/demo/batches.json``,
+signed by their smelters. Running it again adds nothing. The batches span hydro-powered
+to coal-grid aluminium, so the computed footprints run from about 2 to 16 t CO2e per t.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ledger import keys
+from ledger.batches.reads import list_batches
+from ledger.bootstrap import open_ledger
+from ledger.cli import app
+from ledger.demo import demo_file
+from ledger.log import Ledger
+from ledger.settings import Settings
+from ledger.storage.batches import BatchFilter
+from ledger.storage.db import read_session
+from ledger.storage.repository import Repository
+
+runner = CliRunner()
+PARTICIPANTS = demo_file("participants.json")
+BATCHES = demo_file("batches.json")
+
+
+@dataclass
+class Demo:
+    tmp: Path
+    first_run: Any
+
+    @property
+    def database(self) -> str:
+        return f"sqlite:///{self.tmp / 'ledger.db'}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.tmp / "data"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.tmp / "demo-keys"
+
+    def run(self, command: str, *args: str) -> Any:
+        where = ["--database", self.database, "--data-dir", str(self.data_dir)]
+        return runner.invoke(app, [command, *args, *where])
+
+    def load(self) -> Any:
+        return self.run("demo", "--keys-dir", str(self.keys_dir))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    """One demo ledger, loaded once, shared by the read-only tests below."""
+    tmp = tmp_path_factory.mktemp("demo")
+    demo = Demo(tmp, None)
+    demo.first_run = demo.load()
+    assert demo.first_run.exit_code == 0, demo.first_run.output
+    return demo
+
+
+@pytest.fixture
+def ledger(demo: Demo) -> Iterator[Ledger]:
+    opened = open_ledger(Settings(data_dir=demo.data_dir, database_url=demo.database))
+    yield opened
+    opened.engine.dispose()
+
+
+def all_batches(ledger: Ledger) -> list[dict[str, Any]]:
+    page = list_batches(ledger.engine, BatchFilter(), limit=200)
+    assert page["next_cursor"] is None
+    return page["items"]
+
+
+def test_the_demo_registers_every_participant_and_batch(demo: Demo, ledger: Ledger) -> None:
+    with read_session(ledger.engine) as session:
+        registered = {p.participant_id: p.role for p in Repository(session).participants()}
+    for participant in PARTICIPANTS:
+        assert registered[participant["participant_id"]] == participant["role"]
+    stored = [(b["smelter_id"], b["batch_id"]) for b in all_batches(ledger)]
+    assert stored == [(b["smelter_id"], b["batch_id"]) for b in BATCHES]
+    # genesis + participants + batches
+    assert ledger.tree_size() == 1 + len(PARTICIPANTS) + len(BATCHES)
+    output = demo.first_run.stdout
+    assert f"registered participant {PARTICIPANTS[0]['participant_id']}" in output
+    assert f"registered batch {BATCHES[-1]['smelter_id']}/{BATCHES[-1]['batch_id']}" in output
+
+
+def test_each_participant_gets_a_pem_key_the_ledger_knows(demo: Demo, ledger: Ledger) -> None:
+    pems = sorted(path.name for path in demo.keys_dir.iterdir())
+    assert pems == sorted(f"{p['participant_id']}.pem" for p in PARTICIPANTS)
+    with read_session(ledger.engine) as session:
+        repo = Repository(session)
+        for participant in PARTICIPANTS:
+            key = keys.read_private_key(demo.keys_dir / f"{participant['participant_id']}.pem")
+            registered = [row.key_id for row in repo.keys_of(participant["participant_id"])]
+            assert registered == [keys.key_id(key)]
+
+
+def test_computed_footprints_span_hydro_to_coal_grid_aluminium(ledger: Ledger) -> None:
+    totals = [
+        b["footprint"]["computed"]["total_kg_co2e_per_t"]
+        for b in all_batches(ledger)
+        if b["footprint"]["computed"] is not None
+    ]
+    assert len(totals) == len(BATCHES)
+    assert min(totals) < 4_000
+    assert max(totals) > 12_000
+
+
+def test_the_demo_shows_gec_backing_and_a_flagged_declaration(ledger: Ledger) -> None:
+    batches = all_batches(ledger)
+    gec_backed = [
+        b["batch_id"]
+        for b in batches
+        if any(s.get("certificate", {}).get("scheme") == "GEC" for s in b["batch"]["electricity"])
+    ]
+    assert gec_backed
+    assert all(
+        b["derived"]["renewable_share"] not in (None, "0.0000")
+        for b in batches
+        if b["batch_id"] in gec_backed
+    )
+    flagged = [b for b in batches if b["footprint"]["check"] == "declared_below_computed"]
+    assert flagged
+    for batch in flagged:
+        footprint = batch["footprint"]
+        computed = footprint["computed"]["total_kg_co2e_per_t"]
+        assert footprint["declared_kg_co2e_per_t"] < 0.9 * computed
+
+
+def test_the_demo_ledger_verifies(demo: Demo) -> None:
+    result = demo.run("verify")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok: ")
+
+
+def test_running_the_demo_again_adds_nothing(demo: Demo, ledger: Ledger) -> None:
+    size = ledger.tree_size()
+    pems = {path.name: path.read_bytes() for path in demo.keys_dir.iterdir()}
+
+    again = demo.load()
+
+    assert again.exit_code == 0, again.output
+    assert "registered" not in again.stdout
+    assert f"ledger size {size}" in again.stdout
+    assert ledger.tree_size() == size
+    assert {path.name: path.read_bytes() for path in demo.keys_dir.iterdir()} == pems
+    assert demo.run("verify").exit_code == 0
