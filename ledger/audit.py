@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 
 from ledger import merkle
-from ledger.canonical import is_canonical
+from ledger.canonical import canonical_value
 from ledger.checkpoints import NoteVerifier, open_checkpoint
 from ledger.errors import LedgerError
 from ledger.participants import KEY_KINDS, KeyHistory
@@ -65,22 +66,26 @@ class ChunkResult:
     start: int
     leaf_hashes: list[bytes]
     first_prev: str
-    signers: list[str]
     problem: Problem | None
 
 
 _public_keys: dict[str, Ed25519PublicKey] = {}
+_history = KeyHistory()
 
 
-def _init_worker(raw_keys: dict[str, bytes]) -> None:
+def _init_worker(history: KeyHistory) -> None:
+    """Give a worker the key history: which key could sign at which index."""
+    global _history
+    _history = history
     _public_keys.clear()
-    _public_keys.update({k: Ed25519PublicKey.from_public_bytes(v) for k, v in raw_keys.items()})
+    _public_keys.update(
+        {k: Ed25519PublicKey.from_public_bytes(s.public_key) for k, s in history.keys.items()}
+    )
 
 
 def check_chunk(start: int, rows: list[tuple[int, bytes, bytes]]) -> ChunkResult:
     """Check records that are self-contained (everything but cross-chunk links)."""
     hashes: list[bytes] = []
-    signers: list[str] = []
     first_prev = ""
     prev: str | None = None
     for position, (idx, leaf, stored_hash) in enumerate(rows):
@@ -88,15 +93,16 @@ def check_chunk(start: int, rows: list[tuple[int, bytes, bytes]]) -> ChunkResult
         digest = merkle.leaf_hash(leaf)
         reason, record = _check_record(expected, idx, leaf, bytes(stored_hash), digest, prev)
         if reason is None:
+            reason = _history.problem_at(record["statement"]["signer"], expected)
+        if reason is None:
             reason = _check_signature(record, leaf)
         if reason is not None:
-            return ChunkResult(start, hashes, first_prev, signers, Problem(expected, reason))
+            return ChunkResult(start, hashes, first_prev, Problem(expected, reason))
         if position == 0:
             first_prev = record["prev"]
-        signers.append(record["statement"]["signer"])
         hashes.append(digest)
         prev = digest.hex()
-    return ChunkResult(start, hashes, first_prev, signers, None)
+    return ChunkResult(start, hashes, first_prev, None)
 
 
 def _check_record(
@@ -106,9 +112,9 @@ def _check_record(
         return f"record is missing (next stored index is {idx})", {}
     if stored != digest:
         return "stored leaf hash does not match the record bytes", {}
-    if not is_canonical(leaf):
+    record = canonical_value(leaf)
+    if not isinstance(record, dict):
         return "record bytes are not canonical JSON (RFC 8785)", {}
-    record = json.loads(leaf)
     if record.get("index") != expected:
         return f"record bytes say index {record.get('index')}", record
     if prev is not None and record.get("prev") != prev:
@@ -179,10 +185,10 @@ class Auditor:
     ) -> AuditReport:
         frontier = merkle.Frontier.empty()
         last_hash = GENESIS_PREV
-        raw_keys = {key_id: state.public_key for key_id, state in history.keys.items()}
-        with _executor(self.workers, size, raw_keys) as executor:
+        sizes = sorted(stored_roots)
+        with _executor(self.workers, size, history) as executor:
             for result in _results(executor, chunks):
-                problem = _link(result, last_hash, frontier, history, stored_roots)
+                problem = _link(result, last_hash, frontier, stored_roots, sizes)
                 if problem:
                     return AuditReport(frontier.size, size, problem)
                 if result.leaf_hashes:
@@ -199,32 +205,35 @@ def _link(
     result: ChunkResult,
     last_hash: str,
     frontier: merkle.Frontier,
-    history: KeyHistory,
     stored_roots: dict[int, bytes],
+    sizes: list[int],
 ) -> Problem | None:
-    """Checks that need the records before this chunk, in index order."""
+    """Checks that need the records before this chunk, in index order.
+
+    ``sizes`` are the stored checkpoints' sizes, sorted: the tree is folded up to
+    each of them in turn so every stored root is compared with the recomputed one.
+    """
     if result.leaf_hashes and result.first_prev != last_hash:
         return Problem(result.start, "prev is not the leaf hash of the previous record")
-    pairs = zip(result.leaf_hashes, result.signers, strict=True)
-    for index, (digest, signer) in enumerate(pairs, start=result.start):
-        reason = history.problem_at(signer, index)
-        if reason:
-            return Problem(index, reason)
-        frontier.append(digest)
-        stored = stored_roots.get(frontier.size)
-        if stored is not None and stored != frontier.root():
-            first = max((s for s in stored_roots if s < frontier.size), default=0)
+    start, hashes = result.start, result.leaf_hashes
+    low, high = bisect_right(sizes, start), bisect_right(sizes, start + len(hashes))
+    for position in range(low, high):
+        size = sizes[position]
+        frontier.absorb(hashes[frontier.size - start : size - start])
+        if stored_roots[size] != frontier.root():
+            first = sizes[position - 1] if position else 0
             return Problem(
                 first,
-                f"checkpoint at size {frontier.size} has a different root: "
-                f"a record in [{first}, {frontier.size}) changed after it was signed",
+                f"checkpoint at size {size} has a different root: "
+                f"a record in [{first}, {size}) changed after it was signed",
             )
+    frontier.absorb(hashes[frontier.size - start :])
     return result.problem
 
 
 class _InlineExecutor:
-    def __init__(self, raw_keys: dict[str, bytes]) -> None:
-        _init_worker(raw_keys)
+    def __init__(self, history: KeyHistory) -> None:
+        _init_worker(history)
 
     def __enter__(self) -> _InlineExecutor:
         return self
@@ -233,10 +242,10 @@ class _InlineExecutor:
         return None
 
 
-def _executor(workers: int, size: int, raw_keys: dict[str, bytes]) -> Executor | _InlineExecutor:
+def _executor(workers: int, size: int, history: KeyHistory) -> Executor | _InlineExecutor:
     if workers <= 1 or size < PARALLEL_THRESHOLD:
-        return _InlineExecutor(raw_keys)
-    return ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(raw_keys,))
+        return _InlineExecutor(history)
+    return ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(history,))
 
 
 def _results(executor: Executor | _InlineExecutor, chunks: Iterator[list[tuple]]) -> Iterator:

@@ -56,7 +56,12 @@ def canonical_bytes(value: Any, path: str = "statement") -> bytes:
 
 
 def is_canonical(data: bytes) -> bool:
-    """True when ``data`` is the RFC 8785 form of the JSON value it encodes.
+    """True when ``data`` is the RFC 8785 form of the JSON value it encodes."""
+    return canonical_value(data) is not None
+
+
+def canonical_value(data: bytes) -> Any | None:
+    """The JSON value ``data`` encodes if ``data`` is its RFC 8785 form, else None.
 
     The audit calls this for every record, so it first tries the C JSON encoder,
     which produces JCS output for the integers and strings signed content is limited
@@ -70,12 +75,12 @@ def is_canonical(data: bytes) -> bool:
             parse_constant=lambda text: inexact.append(text) or float(text),
         )
     except ValueError:
-        return False
+        return None
     if not inexact:
         fast = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         if fast.encode() == data:
-            return True
+            return value
     try:
-        return rfc8785.dumps(value) == data
+        return value if rfc8785.dumps(value) == data else None
     except rfc8785.CanonicalizationError:
-        return False
+        return None

@@ -303,6 +303,25 @@ class Frontier:
             created.extend(self.append(h))
         return created
 
+    def absorb(self, leaf_hashes: Sequence[bytes]) -> None:
+        """Append leaves without collecting the nodes they complete.
+
+        For readers that only need roots (the audit folds millions of leaves):
+        the same arithmetic as ``append`` without building the persist list.
+        """
+        nodes, size = self._nodes, self._size
+        for digest in leaf_hashes:
+            if len(digest) != HASH_SIZE:
+                raise ValueError(f"leaf hash must be {HASH_SIZE} bytes")
+            level, index = 0, size
+            while nodes and nodes[-1][0][0] == level:
+                left = nodes.pop()[1]
+                digest = node_hash(left, digest)
+                level, index = level + 1, index >> 1
+            nodes.append(((level, index), digest))
+            size += 1
+        self._size = size
+
     def root(self) -> bytes:
         """MTH of the current tree (EMPTY_ROOT when there are no leaves)."""
         if not self._nodes:

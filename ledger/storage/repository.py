@@ -110,9 +110,9 @@ class Repository:
             )
             if stop is not None:
                 query = query.where(RecordRow.idx < stop)
-            chunk = list(
-                self.session.execute(query.order_by(RecordRow.idx).limit(STREAM_CHUNK)).all()
-            )
+            # Core rows, not ORM rows: the audit streams every record through here.
+            connection = self.session.connection()
+            chunk = connection.execute(query.order_by(RecordRow.idx).limit(STREAM_CHUNK)).all()
             if not chunk:
                 return
             yield chunk
