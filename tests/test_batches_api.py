@@ -9,7 +9,6 @@ order, with an opaque ``next_cursor``. Refusals are JSON ``{error, detail, field
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,26 +18,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger import statements
-from ledger.demo import demo_file
 from tests.conftest import LedgerEnv
-
-SMELTER = "yunnan-hydro"
-OTHER_SMELTER = "baotou-grid"
-
-
-def demo_batch(template: str, smelter_id: str = SMELTER, batch_id: str | None = None) -> dict:
-    """A copy of a demo batch (scripts/demo/batches.json), re-owned by ``smelter_id``."""
-    found = next(b for b in demo_file("batches.json") if b["batch_id"] == template)
-    payload = copy.deepcopy(found)
-    payload["smelter_id"] = smelter_id
-    payload["batch_id"] = batch_id or template
-    return payload
-
-
-def uncertified(payload: dict) -> dict:
-    for source in payload["electricity"]:
-        source.pop("certificate", None)
-    return payload
+from tests.support import OTHER_SMELTER, SMELTER, demo_batch, uncertified
 
 
 @pytest.fixture

@@ -10,82 +10,31 @@ and exits 2.
 
 from __future__ import annotations
 
-import copy
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from ledger.bootstrap import open_ledger
-from ledger.cli import app
-from ledger.demo import demo_file
-from ledger.settings import Settings
-
-runner = CliRunner()
-SMELTER = "yunnan-hydro"
+from tests import support
+from tests.support import SMELTER, CliLedger
 
 
 def demo_batch(template: str = "YN-2025-0001", batch_id: str | None = None) -> dict:
     """A copy of a demo batch (scripts/demo/batches.json), owned by SMELTER."""
-    found = next(b for b in demo_file("batches.json") if b["batch_id"] == template)
-    payload = copy.deepcopy(found)
-    payload["smelter_id"] = SMELTER
-    payload["batch_id"] = batch_id or template
-    return payload
+    return support.demo_batch(template, SMELTER, batch_id)
 
 
-@dataclass
-class Cli:
-    """Runs ``alu-ledger`` against one SQLite ledger under ``tmp``."""
-
-    tmp: Path
-
-    @property
-    def database(self) -> str:
-        return f"sqlite:///{self.tmp / 'ledger.db'}"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.tmp / "data"
+class Cli(CliLedger):
+    """The shared runner, plus where the test smelter's key lives."""
 
     @property
     def smelter_key(self) -> Path:
         return self.tmp / "smelter.pem"
 
-    def run(self, *args: str | Path) -> Any:
-        return runner.invoke(app, [str(a) for a in args])
-
-    def ledger(self, *args: str | Path) -> Any:
-        """A command that works on the ledger: ``--database`` and ``--data-dir`` added."""
-        return self.run(*args, "--database", self.database, "--data-dir", self.data_dir)
-
     def ok(self, result: Any) -> Any:
         assert result.exit_code == 0, result.output
         return result
-
-    def refused(self, result: Any) -> str:
-        """The one ``error:`` line of a refused command."""
-        assert result.exit_code == 2, result.output
-        lines = result.stderr.splitlines()
-        assert len(lines) == 1, result.stderr
-        assert lines[0].startswith("error: ")
-        assert result.stdout == ""
-        return lines[0]
-
-    def write_json(self, name: str, value: Any) -> Path:
-        path = self.tmp / name
-        path.write_text(json.dumps(value, indent=2))
-        return path
-
-    def tree_size(self) -> int:
-        ledger = open_ledger(Settings(data_dir=self.data_dir, database_url=self.database))
-        try:
-            return ledger.tree_size()
-        finally:
-            ledger.engine.dispose()
 
 
 @pytest.fixture
@@ -151,7 +100,7 @@ def test_registering_the_same_batch_again_is_refused_with_one_error_line(cli: Cl
     cli.ok(cli.ledger("batch", "register", batch_file, "--key", cli.smelter_key))
     size = cli.tree_size()
 
-    line = cli.refused(cli.ledger("batch", "register", batch_file, "--key", cli.smelter_key))
+    line = cli.error_line(cli.ledger("batch", "register", batch_file, "--key", cli.smelter_key))
 
     assert line == (
         f"error: statement.payload.batch_id: batch {SMELTER}/YN-2025-0001 is already registered"
@@ -167,14 +116,14 @@ def test_claiming_certificates_another_batch_holds_is_refused_naming_them(cli: C
     )
     again = cli.write_json("b.json", demo_batch(batch_id="YN-2025-0001-bis"))
 
-    line = cli.refused(cli.ledger("batch", "register", again, "--key", cli.smelter_key))
+    line = cli.error_line(cli.ledger("batch", "register", again, "--key", cli.smelter_key))
 
     assert line.startswith("error: statement.payload.electricity[0].certificate: GEC certificate")
     assert f"by batch {SMELTER}/YN-2025-0001" in line
 
 
 def test_showing_an_unknown_batch_is_refused(cli: Cli) -> None:
-    line = cli.refused(cli.ledger("batch", "show", SMELTER, "NOPE"))
+    line = cli.error_line(cli.ledger("batch", "show", SMELTER, "NOPE"))
     assert line == f"error: batch_id: no batch {SMELTER}/NOPE"
 
 
@@ -220,7 +169,7 @@ def test_a_file_with_a_float_is_refused_naming_the_field(cli: Cli, command: str)
         result = cli.ledger("batch", "register", batch_file, "--key", cli.smelter_key)
     else:
         result = cli.run("footprint", batch_file)
-    line = cli.refused(result)
+    line = cli.error_line(result)
 
     assert "payload.mass_kg: " in line
     assert "float" in line
@@ -230,5 +179,5 @@ def test_a_file_with_a_float_is_refused_naming_the_field(cli: Cli, command: str)
 def test_a_file_that_is_not_json_is_refused_naming_the_file(cli: Cli) -> None:
     broken = cli.tmp / "broken.json"
     broken.write_text('{"batch_id": ')
-    line = cli.refused(cli.ledger("batch", "register", broken, "--key", cli.smelter_key))
+    line = cli.error_line(cli.ledger("batch", "register", broken, "--key", cli.smelter_key))
     assert line.startswith(f"error: {broken}: not valid JSON")

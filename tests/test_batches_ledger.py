@@ -11,7 +11,6 @@ PostgreSQL; the certificate race between two processes runs on PostgreSQL only.
 
 from __future__ import annotations
 
-import copy
 import multiprocessing
 import uuid
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from sqlalchemy.engine import make_url
 from ledger import keys, statements
 from ledger.batches.payload import parse_registration
 from ledger.batches.reads import get_batch, list_batches
-from ledger.demo import demo_file
 from ledger.errors import (
     ConflictError,
     ForbiddenError,
@@ -39,30 +37,13 @@ from ledger.storage.batches import BatchFilter
 from ledger.storage.db import read_session
 from ledger.storage.tables import CertificateClaimRow
 from tests.conftest import PG_URL, LedgerEnv, make_env
+from tests.support import OTHER_SMELTER, SMELTER, demo_batch, uncertified
 
-SMELTER = "yunnan-hydro"
-OTHER_SMELTER = "baotou-grid"
 GEC_PROJECT = "11012019061553087"
 """The 17-digit project part of the synthetic GEC codes below."""
 
 
 # -- payloads -------------------------------------------------------------------------------
-def demo_batch(template: str, smelter_id: str = SMELTER, batch_id: str | None = None) -> dict:
-    """A copy of a demo batch (scripts/demo/batches.json), re-owned by ``smelter_id``."""
-    found = next(b for b in demo_file("batches.json") if b["batch_id"] == template)
-    payload = copy.deepcopy(found)
-    payload["smelter_id"] = smelter_id
-    payload["batch_id"] = batch_id or template
-    return payload
-
-
-def uncertified(payload: dict) -> dict:
-    """The payload with every certificate removed (its electricity stays, just unbacked)."""
-    for source in payload["electricity"]:
-        source.pop("certificate", None)
-    return payload
-
-
 def gec(serial: int) -> str:
     """A well-formed 32-digit GEC code: the project part, then a 15-digit serial."""
     return f"{GEC_PROJECT}{serial:015d}"

@@ -12,47 +12,22 @@ from __future__ import annotations
 
 import json
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rfc8785
-from typer.testing import CliRunner
 
 from ledger import keys, merkle
 from ledger.bootstrap import open_ledger
 from ledger.checkpoints import Checkpoint, NoteVerifier, open_checkpoint
-from ledger.cli import app
 from ledger.settings import Settings
+from tests.support import CliLedger
 from tests.test_client import serving
 
-runner = CliRunner()
 
-
-@dataclass
-class Cli:
-    """Runs commands against one ledger (``--database`` and ``--data-dir`` added)."""
-
-    tmp: Path
-
-    @property
-    def database(self) -> str:
-        return f"sqlite:///{self.tmp / 'ledger.db'}"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.tmp / "data"
-
-    @property
-    def operator_key(self) -> Path:
-        return self.data_dir / "operator-key.pem"
-
-    def run(self, *args: str | Path) -> Any:
-        return runner.invoke(app, [str(a) for a in args])
-
-    def ledger(self, *args: str | Path) -> Any:
-        return self.run(*args, "--database", self.database, "--data-dir", self.data_dir)
+class Cli(CliLedger):
+    """The shared runner, plus checks that read like the tests' sentences."""
 
     def ok(self, *args: str | Path) -> Any:
         result = self.ledger(*args)
@@ -64,18 +39,7 @@ class Cli:
 
     def refused(self, *args: str | Path, database: bool = True) -> str:
         """Run a command that must be refused; return its one ``error:`` line."""
-        result = self.ledger(*args) if database else self.run(*args)
-        assert result.exit_code == 2, result.output
-        lines = result.stderr.splitlines()
-        assert len(lines) == 1, result.stderr
-        assert lines[0].startswith("error: ")
-        assert result.stdout == ""
-        return lines[0]
-
-    def write_json(self, name: str, value: Any) -> Path:
-        path = self.tmp / name
-        path.write_text(json.dumps(value))
-        return path
+        return self.error_line(self.ledger(*args) if database else self.run(*args))
 
 
 @pytest.fixture

@@ -15,47 +15,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from ledger import keys
 from ledger.batches.reads import list_batches
 from ledger.bootstrap import open_ledger
-from ledger.cli import app
 from ledger.demo import demo_file
 from ledger.log import Ledger
 from ledger.settings import Settings
 from ledger.storage.batches import BatchFilter
 from ledger.storage.db import read_session
 from ledger.storage.repository import Repository
+from tests.support import CliLedger
 
-runner = CliRunner()
 PARTICIPANTS = demo_file("participants.json")
 BATCHES = demo_file("batches.json")
 
 
 @dataclass
-class Demo:
-    tmp: Path
-    first_run: Any
-
-    @property
-    def database(self) -> str:
-        return f"sqlite:///{self.tmp / 'ledger.db'}"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.tmp / "data"
+class Demo(CliLedger):
+    first_run: Any = None
 
     @property
     def keys_dir(self) -> Path:
         return self.tmp / "demo-keys"
 
-    def run(self, command: str, *args: str) -> Any:
-        where = ["--database", self.database, "--data-dir", str(self.data_dir)]
-        return runner.invoke(app, [command, *args, *where])
-
     def load(self) -> Any:
-        return self.run("demo", "--keys-dir", str(self.keys_dir))
+        return self.ledger("demo", "--keys-dir", self.keys_dir)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +124,7 @@ def test_the_demo_shows_gec_backing_and_a_flagged_declaration(ledger: Ledger) ->
 
 
 def test_the_demo_ledger_verifies(demo: Demo) -> None:
-    result = demo.run("verify")
+    result = demo.ledger("verify")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("ok: ")
 
@@ -155,4 +140,4 @@ def test_running_the_demo_again_adds_nothing(demo: Demo, ledger: Ledger) -> None
     assert f"ledger size {size}" in again.stdout
     assert ledger.tree_size() == size
     assert {path.name: path.read_bytes() for path in demo.keys_dir.iterdir()} == pems
-    assert demo.run("verify").exit_code == 0
+    assert demo.ledger("verify").exit_code == 0
