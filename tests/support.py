@@ -83,3 +83,14 @@ class CliLedger:
             return ledger.tree_size()
         finally:
             ledger.engine.dispose()
+
+
+def assert_refused(response: Any, status: int, error: str, field: str) -> dict[str, Any]:
+    """The JSON body of an HTTP refusal, after checking its status, code and field."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["error"] == error
+    assert body["field"] == field
+    assert body["detail"].startswith(f"{field}: ")
+    return body

@@ -24,6 +24,7 @@ from api.app import create_app
 from ledger import keys, merkle, statements
 from ledger.checkpoints import Checkpoint, NoteVerifier, open_checkpoint
 from tests.conftest import LedgerEnv, attestation
+from tests.support import assert_refused
 
 
 @pytest.fixture
@@ -61,16 +62,6 @@ def signed_with_payload(key: Any, payload: dict[str, Any]) -> dict[str, Any]:
     statement = statements.make_statement("document.attest", payload, key)
     signature = key.sign(rfc8785.dumps(statement.to_dict()))
     return {"statement": statement.to_dict(), "signature": base64.b64encode(signature).decode()}
-
-
-def assert_refused(response: Any, status: int, error: str, field: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert body["error"] == error
-    assert body["field"] == field
-    assert body["detail"].startswith(f"{field}: ")
-    return body
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ledger import statements
 from tests.conftest import LedgerEnv
-from tests.support import OTHER_SMELTER, SMELTER, demo_batch, uncertified
+from tests.support import OTHER_SMELTER, SMELTER, assert_refused, demo_batch, uncertified
 
 
 @pytest.fixture
@@ -36,17 +36,6 @@ def smelter(sqlite_env: LedgerEnv) -> Ed25519PrivateKey:
 def post_batch(client: TestClient, payload: dict, key: Ed25519PrivateKey) -> Any:
     signed = statements.sign_new("batch.register", payload, key)
     return client.post("/v1/statements", json=signed.to_dict())
-
-
-def refusal(response: Any, status: int, error: str, field: str) -> dict[str, Any]:
-    """The JSON body of a refusal, after checking its status, code and field."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert body["error"] == error
-    assert body["field"] == field
-    assert body["detail"].startswith(f"{field}: ")
-    return body
 
 
 def test_a_posted_batch_reads_back_with_derived_values_footprint_and_record(
@@ -76,7 +65,7 @@ def test_a_posted_batch_reads_back_with_derived_values_footprint_and_record(
 
 
 def test_an_unknown_batch_is_a_404_json_error(client: TestClient) -> None:
-    body = refusal(client.get(f"/v1/batches/{SMELTER}/NOPE"), 404, "not_found", "batch_id")
+    body = assert_refused(client.get(f"/v1/batches/{SMELTER}/NOPE"), 404, "not_found", "batch_id")
     assert body["detail"] == f"batch_id: no batch {SMELTER}/NOPE"
 
 
@@ -88,7 +77,7 @@ def test_a_double_claimed_certificate_is_a_409_naming_the_certificate(
     # Same GEC serials as YN-2025-0001, under another batch id.
     again = demo_batch("YN-2025-0001", batch_id="YN-2025-0001-bis")
 
-    body = refusal(
+    body = assert_refused(
         post_batch(client, again, smelter),
         409,
         "conflict",
@@ -106,13 +95,13 @@ def test_a_batch_in_another_smelters_name_is_a_403(
 ) -> None:
     other = sqlite_env.register(OTHER_SMELTER, "smelter")
     response = post_batch(client, demo_batch("YN-2025-0001"), other)
-    refusal(response, 403, "forbidden", "statement.payload.smelter_id")
+    assert_refused(response, 403, "forbidden", "statement.payload.smelter_id")
 
 
 def test_a_registered_batch_id_is_a_409(client: TestClient, smelter: Ed25519PrivateKey) -> None:
     payload = uncertified(demo_batch("YN-2025-0001"))
     assert post_batch(client, payload, smelter).status_code == 201
-    body = refusal(
+    body = assert_refused(
         post_batch(client, payload, smelter), 409, "conflict", "statement.payload.batch_id"
     )
     assert "already registered" in body["detail"]
@@ -123,7 +112,7 @@ def test_a_payload_breaking_a_domain_rule_is_a_422_naming_the_field(
 ) -> None:
     payload = demo_batch("YN-2025-0001")
     payload["production_period"] = {"start": "2025-03-04", "end": "2025-03-03"}
-    body = refusal(
+    body = assert_refused(
         post_batch(client, payload, smelter),
         422,
         "invalid",
@@ -190,7 +179,7 @@ def test_next_cursor_pages_through_a_filtered_list(listed: TestClient) -> None:
 
 def test_a_cursor_the_api_did_not_return_is_a_422_naming_cursor(listed: TestClient) -> None:
     response = listed.get("/v1/batches", params={"cursor": "not-a-cursor"})
-    body = refusal(response, 422, "malformed", "cursor")
+    body = assert_refused(response, 422, "malformed", "cursor")
     assert "not a cursor this API returned" in body["detail"]
 
 
@@ -206,4 +195,4 @@ def test_a_cursor_the_api_did_not_return_is_a_422_naming_cursor(listed: TestClie
 def test_bad_list_parameters_are_a_422_naming_the_parameter(
     listed: TestClient, params: dict[str, Any], field: str
 ) -> None:
-    refusal(listed.get("/v1/batches", params=params), 422, "malformed", field)
+    assert_refused(listed.get("/v1/batches", params=params), 422, "malformed", field)
