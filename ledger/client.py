@@ -125,12 +125,8 @@ class LedgerClient:
         leaf_hash = merkle.leaf_hash(rfc8785.dumps(record))
         if leaf_hash.hex() != body["leaf_hash"]:
             raise ProofError(f"record {record.get('index')}: leaf hash does not match its bytes")
-        self._verify_signature_shape(record)
-        return Receipt(record, leaf_hash, checkpoint, note)
-
-    @staticmethod
-    def _verify_signature_shape(record: dict[str, Any]) -> None:
         statements.decode_signature(record.get("signature"), "record.signature")
+        return Receipt(record, leaf_hash, checkpoint, note)
 
     def _verify_inclusion(self, receipt: Receipt, hashes: list[str]) -> None:
         merkle.verify_inclusion(

@@ -56,10 +56,6 @@ def parse_public_key(text: str, field: str = "public_key") -> bytes:
     return raw
 
 
-def load_public_key(raw: bytes) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(raw)
-
-
 def verify(public_raw: bytes, signature: bytes, message: bytes) -> None:
     """Raise SignatureError unless ``signature`` is valid for ``message``."""
     try:

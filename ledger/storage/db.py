@@ -49,10 +49,6 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     return engine
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
     """A session whose transaction holds SQLite's write lock from its first statement."""

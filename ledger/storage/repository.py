@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlmodel import Session
 
 from ledger.errors import ProofError
@@ -125,9 +125,6 @@ class Repository:
             .order_by(RecordRow.idx)
         ).all()
         return [(idx, bytes(leaf)) for idx, leaf in rows]
-
-    def count_records(self) -> int:
-        return self.session.execute(select(func.count()).select_from(RecordRow)).scalar_one()
 
     def replayed(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which ``(signer, nonce)`` pairs the ledger already holds."""
