@@ -6,12 +6,13 @@ from decimal import Decimal
 
 from ledger.batches.registration import RegisterBatch
 from ledger.documents import AttestDocument
+from ledger.footprint import DEFAULT_TOLERANCE
 from ledger.grading.kinds import grading_kinds
 from ledger.kinds import KindRegistry
 from ledger.participants import participant_kinds
 
 
-def default_kinds(footprint_tolerance: Decimal = Decimal("0.10")) -> KindRegistry:
+def default_kinds(footprint_tolerance: Decimal = DEFAULT_TOLERANCE) -> KindRegistry:
     return KindRegistry(
         [
             *participant_kinds(),

@@ -11,6 +11,8 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -32,7 +34,9 @@ participant_app = typer.Typer(no_args_is_help=True, help="Participants and their
 batch_app = typer.Typer(no_args_is_help=True, help="Batches smelters register.")
 app.add_typer(proof_app, name="proof")
 app.add_typer(participant_app, name="participant")
+certificate_app = typer.Typer(no_args_is_help=True, help="Grade certificates, offline-verifiable.")
 app.add_typer(batch_app, name="batch")
+app.add_typer(certificate_app, name="certificate")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -412,6 +416,92 @@ def footprint(
     from ledger.footprint import footprint_report_from_file
 
     print_json(footprint_report_from_file(payload_file).to_dict())
+
+
+# -- certificates -------------------------------------------------------------
+@certificate_app.command("get")
+@refusals_exit
+def certificate_get(
+    grade_index: Annotated[int, typer.Argument(help="Record index of the grade.issue")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
+    server: Annotated[str | None, typer.Option(help="Fetch from this ledger URL")] = None,
+    database: Database = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Fetch a grade's certificate bundle (from the database, or a server with --server)."""
+    if server:
+        import httpx
+
+        response = httpx.get(f"{server.rstrip('/')}/v1/certificates/{grade_index}", timeout=30)
+        if response.status_code >= 400:
+            raise LedgerError(f"{server}: HTTP {response.status_code}: {response.text[:200]}")
+        bundle = response.json()
+    else:
+        from ledger.certificates import build_bundle
+
+        bundle = build_bundle(open_ledger(settings_for(database, data_dir)), grade_index)
+    text = json.dumps(bundle, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text)
+    err.print(f"wrote certificate of grade {grade_index} to {output}")
+
+
+@certificate_app.command("verify")
+@refusals_exit
+def certificate_verify(
+    bundle_file: Annotated[Path, typer.Argument(help="Certificate bundle (JSON)")],
+    log_key: Annotated[str, typer.Option("--log-key", help="Verifier key string, or its file")],
+    against: Annotated[
+        str | None, typer.Option(help="Also check freshness against this ledger URL")
+    ] = None,
+    today: Annotated[str | None, typer.Option(help="Judge expiry on YYYY-MM-DD")] = None,
+    footprint_tolerance: Annotated[
+        str, typer.Option(help="The ledger's LEDGER_FOOTPRINT_TOLERANCE")
+    ] = "0.10",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
+) -> None:
+    """Verify a certificate offline; exit 0 only when the grade is valid.
+
+    With --against, also fetch the grade's current bundle and prove the ledger's newer
+    checkpoint consistent with the bundle's (revocations since then show up)."""
+    from ledger.certificates import check_freshness, verify_bundle
+
+    bundle = read_json_file(bundle_file)
+    vkey = read_verifier_key_text(log_key)
+    options = {
+        "today": _date_option(today, "--today"),
+        "footprint_tolerance": _decimal_option(footprint_tolerance, "--footprint-tolerance"),
+    }
+    if against:
+        verdict = check_freshness(bundle, vkey, against, **options)
+    else:
+        verdict = verify_bundle(bundle, vkey, **options)
+    if as_json:
+        print_json(verdict.to_dict())
+    else:
+        for reason in verdict.reasons:
+            out.print(f"{verdict.status}: {reason}", highlight=False, markup=False)
+    if not verdict.valid:
+        raise typer.Exit(1)
+
+
+def _date_option(value: str | None, name: str) -> date | None:
+    try:
+        return None if value is None else date.fromisoformat(value)
+    except ValueError:
+        raise MalformedError("must be a date YYYY-MM-DD", field=name) from None
+
+
+def _decimal_option(value: str, name: str) -> Decimal:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        number = Decimal(-1)
+    if not 0 <= number < 1:
+        raise MalformedError("must be a decimal between 0 and 1", field=name)
+    return number
 
 
 def public_key_text(value: str) -> str:

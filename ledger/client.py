@@ -99,7 +99,7 @@ class LedgerClient:
     # -- reading ----------------------------------------------------------
     def checkpoint(self) -> Checkpoint:
         note = self._request("GET", "/v1/checkpoint", text=True)
-        return self._accept_checkpoint(note)
+        return self.accept_checkpoint(note)
 
     def record(self, index: int) -> Receipt:
         """Fetch a record and prove it is in the latest checkpoint."""
@@ -109,6 +109,17 @@ class LedgerClient:
             raise ProofError(f"asked for record {index}, got record {receipt.index}")
         self.prove_included(receipt)
         return receipt
+
+    def certificate(self, grade_index: int) -> dict[str, Any]:
+        """The grade's current certificate bundle; its checkpoint is checked for consistency.
+
+        The bundle's contents are for ``ledger.certificates.verify_bundle`` to judge.
+        """
+        bundle = self._request("GET", f"/v1/certificates/{grade_index}")
+        if not isinstance(bundle, dict) or not isinstance(bundle.get("checkpoint"), str):
+            raise ProofError("the certificate bundle has no checkpoint")
+        self.accept_checkpoint(bundle["checkpoint"])
+        return bundle
 
     def prove_included(self, receipt: Receipt) -> None:
         proof = self._request(
@@ -120,7 +131,7 @@ class LedgerClient:
 
     # -- checks -----------------------------------------------------------
     def _verify_record(self, body: dict[str, Any], note: str) -> Receipt:
-        checkpoint = self._accept_checkpoint(note)
+        checkpoint = self.accept_checkpoint(note)
         record = body["record"]
         leaf_hash = merkle.leaf_hash(rfc8785.dumps(record))
         if leaf_hash.hex() != body["leaf_hash"]:
@@ -137,7 +148,7 @@ class LedgerClient:
             receipt.checkpoint.root,
         )
 
-    def _accept_checkpoint(self, note: str) -> Checkpoint:
+    def accept_checkpoint(self, note: str) -> Checkpoint:
         """Verify a checkpoint and its consistency with the newest one seen so far."""
         checkpoint = open_checkpoint(note, self.verifier, origin=self.verifier.name)
         seen = self.latest

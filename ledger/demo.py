@@ -1,9 +1,9 @@
-"""Demo data: participants and the batches the demo smelters cast.
+"""Demo data: participants, the batches the demo smelters cast, grades and custody.
 
 The demo writes every participant's private key to ``<keys dir>/<id>.pem`` so a
 new user can act as a smelter, an evaluation centre or a buyer straight away.
 Loading is idempotent: whatever is already on the ledger is left as it is.
-The data lives in ``scripts/demo/`` (participants.json, batches.json).
+The data lives in ``scripts/demo/`` (participants.json, batches.json, grading.json).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import keys, statements
 from ledger.batches.registration import KIND as BATCH_REGISTER
 from ledger.bootstrap import load_or_create_key
+from ledger.grading.demo import load_grading_demo
 from ledger.log import Ledger
 from ledger.participants import REGISTER
 from ledger.settings import Settings
@@ -27,7 +28,7 @@ from ledger.storage.repository import Repository
 DEMO_DIR = Path(__file__).resolve().parent.parent / "scripts" / "demo"
 
 
-def demo_file(name: str) -> list[dict[str, Any]]:
+def demo_file(name: str) -> Any:
     return json.loads((DEMO_DIR / name).read_text())
 
 
@@ -40,6 +41,8 @@ def load_demo(ledger: Ledger, settings: Settings, keys_dir: Path) -> list[str]:
     }
     lines = _register_participants(ledger, operator_key, participant_keys)
     lines += _register_batches(ledger, participant_keys)
+    grading = demo_file("grading.json")
+    lines += load_grading_demo(ledger, grading, operator_key, participant_keys[grading["centre"]])
     lines.append(f"ledger size {ledger.tree_size()}; demo keys in {keys_dir}")
     return lines
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.footprint import DEFAULT_TOLERANCE
+
 
 class Settings(BaseSettings):
     """Everything an operator configures; each field is ``LEDGER_<NAME>`` in the environment."""
@@ -26,7 +28,7 @@ class Settings(BaseSettings):
     #: Largest number of statements one bulk request may carry.
     max_bulk: int = 10_000
     #: A declared footprint more than this share below the computed one is flagged.
-    footprint_tolerance: Decimal = Decimal("0.10")
+    footprint_tolerance: Decimal = DEFAULT_TOLERANCE
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'ledger.db'}"

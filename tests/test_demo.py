@@ -9,6 +9,7 @@ to coal-grid aluminium, so the computed footprints run from about 2 to 16 t CO2e
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,15 +21,18 @@ from ledger import keys
 from ledger.batches.reads import list_batches
 from ledger.bootstrap import open_ledger
 from ledger.demo import demo_file
+from ledger.grading import load_shipped_rulesets
 from ledger.log import Ledger
 from ledger.settings import Settings
 from ledger.storage.batches import BatchFilter
 from ledger.storage.db import read_session
+from ledger.storage.grading import GradingRepository
 from ledger.storage.repository import Repository
 from tests.support import CliLedger
 
 PARTICIPANTS = demo_file("participants.json")
 BATCHES = demo_file("batches.json")
+GRADING = demo_file("grading.json")
 
 
 @dataclass
@@ -73,8 +77,9 @@ def test_the_demo_registers_every_participant_and_batch(demo: Demo, ledger: Ledg
         assert registered[participant["participant_id"]] == participant["role"]
     stored = [(b["smelter_id"], b["batch_id"]) for b in all_batches(ledger)]
     assert stored == [(b["smelter_id"], b["batch_id"]) for b in BATCHES]
-    # genesis + participants + batches
-    assert ledger.tree_size() == 1 + len(PARTICIPANTS) + len(BATCHES)
+    with read_session(ledger.engine) as session:
+        batch_records = Repository(session).records_of_kinds(["batch.register"])
+    assert len(batch_records) == len(BATCHES)
     output = demo.first_run.stdout
     assert f"registered participant {PARTICIPANTS[0]['participant_id']}" in output
     assert f"registered batch {BATCHES[-1]['smelter_id']}/{BATCHES[-1]['batch_id']}" in output
@@ -137,7 +142,48 @@ def test_running_the_demo_again_adds_nothing(demo: Demo, ledger: Ledger) -> None
 
     assert again.exit_code == 0, again.output
     assert "registered" not in again.stdout
+    assert "issued" not in again.stdout and "published" not in again.stdout
     assert f"ledger size {size}" in again.stdout
     assert ledger.tree_size() == size
     assert {path.name: path.read_bytes() for path in demo.keys_dir.iterdir()} == pems
     assert demo.ledger("verify").exit_code == 0
+
+
+def test_the_demo_centre_grades_batches_under_every_kind_of_rule_set(ledger: Ledger) -> None:
+    with read_session(ledger.engine) as session:
+        grading = GradingRepository(session)
+        published = {row.ruleset_id for row in grading.rulesets()}
+        grades = [
+            row
+            for batch in BATCHES
+            for row in grading.grades_of(batch["smelter_id"], batch["batch_id"])
+        ]
+    assert published == {doc["ruleset_id"] for doc in load_shipped_rulesets()}
+    assert len(grades) == len(GRADING["grades"])
+    assert {row.issuer_id for row in grades} == {GRADING["centre"]}
+    assert len({(row.ruleset_id, row.grade) for row in grades}) >= 6
+    assert [row.batch_id for row in grades if row.revoked_index is not None] == [
+        revocation["batch_id"] for revocation in GRADING["revocations"]
+    ]
+
+
+def test_demo_certificates_verify_offline_with_the_cli(demo: Demo, ledger: Ledger) -> None:
+    with read_session(ledger.engine) as session:
+        grading = GradingRepository(session)
+        grades = [row for b in BATCHES for row in grading.grades_of(b["smelter_id"], b["batch_id"])]
+    log_key = demo.tmp / "log.vkey"  # --log-key takes the key or a file holding it
+    log_key.write_text(ledger.verifier_key + "\n")
+    for row in grades:
+        bundle = demo.tmp / f"certificate-{row.record_index}.json"
+        assert demo.ledger("certificate", "get", row.record_index, "-o", bundle).exit_code == 0
+        result = demo.run("certificate", "verify", bundle, "--log-key", log_key)
+        expected = "revoked" if row.revoked_index is not None else "valid"
+        assert result.exit_code == (0 if expected == "valid" else 1), result.output
+        assert result.stdout.startswith(f"{expected}: grade {row.grade} "), result.stdout
+
+    tampered = json.loads(bundle.read_text())
+    tampered["records"]["batch"]["record"]["statement"]["payload"]["mass_kg"] += 1000
+    tampered_file = demo.write_json("tampered.json", tampered)
+    result = demo.run("certificate", "verify", tampered_file, "--log-key", ledger.verifier_key)
+    assert result.exit_code == 1
+    assert result.stdout.startswith("invalid: records.batch: record ")

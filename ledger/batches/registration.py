@@ -18,8 +18,13 @@ from ledger.batches.certificates import CertificateClaim, certificate_claims, ch
 from ledger.batches.derived import DerivedValues, derive
 from ledger.batches.payload import BatchRegistration, parse_registration
 from ledger.errors import ConflictError, ForbiddenError, InvalidError
-from ledger.footprint import FootprintResult, compute_footprint, footprint_check
-from ledger.kinds import AppendContext, Author, StatementKind, require_role
+from ledger.footprint import (
+    DEFAULT_TOLERANCE,
+    FootprintResult,
+    compute_footprint,
+    footprint_check,
+)
+from ledger.kinds import AppendContext, Author, KindRegistry, StatementKind, require_role
 from ledger.statements import Statement
 from ledger.storage.batches import BatchRepository, SqlClaimBook
 from ledger.storage.tables import BatchRow
@@ -40,7 +45,7 @@ class CheckedBatch:
 class RegisterBatch(StatementKind):
     name = KIND
 
-    def __init__(self, footprint_tolerance: Decimal = Decimal("0.10")) -> None:
+    def __init__(self, footprint_tolerance: Decimal = DEFAULT_TOLERANCE) -> None:
         self.footprint_tolerance = footprint_tolerance
 
     def check(self, ctx: AppendContext, statement: Statement, author: Author) -> CheckedBatch:
@@ -75,6 +80,13 @@ class RegisterBatch(StatementKind):
         batches.add(batch_row(checked, ctx.index, participant.region, ctx.integrated_at))
         reg = checked.registration
         batches.add_claims(checked.claims, reg.smelter_id, reg.batch_id, ctx.index)
+
+
+def footprint_tolerance(kinds: KindRegistry) -> Decimal:
+    """The tolerance this ledger's ``batch.register`` checks declarations with."""
+    kind = kinds.get(KIND)
+    assert isinstance(kind, RegisterBatch)
+    return kind.footprint_tolerance
 
 
 def _check_purchased_batches(batches: BatchRepository, reg: BatchRegistration) -> None:

@@ -6,6 +6,7 @@ the document ``footprint_report_from_file`` is asked to read.
 
 from ledger.footprint.calculator import (
     BREAKDOWN_ITEMS,
+    DEFAULT_TOLERANCE,
     SCOPE1_2_ITEMS,
     UPSTREAM_ITEMS,
     FootprintCheck,
@@ -23,6 +24,7 @@ from ledger.footprint.report import (
 
 __all__ = [
     "BREAKDOWN_ITEMS",
+    "DEFAULT_TOLERANCE",
     "SCOPE1_2_ITEMS",
     "UPSTREAM_ITEMS",
     "FactorTables",

@@ -298,11 +298,15 @@ def _check_fuels(reg: BatchRegistration, tables: FactorTables) -> None:
             )
 
 
+DEFAULT_TOLERANCE = Decimal("0.10")
+"""How far below the recomputed footprint a declaration may be before it is flagged."""
+
+
 def footprint_check(
     declared: int,
     computed: FootprintResult | None,
     boundary: str,
-    tolerance: Decimal = Decimal("0.10"),
+    tolerance: Decimal = DEFAULT_TOLERANCE,
 ) -> FootprintCheck:
     """Compare a declared footprint with the recomputed one for the same boundary.
 

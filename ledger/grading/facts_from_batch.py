@@ -1,9 +1,13 @@
-"""Fill ``BatchFacts`` from the ledger's batch read model and the signed registration.
+"""Fill ``BatchFacts`` for a registered batch: from the read model, or from the record alone.
 
-The one place that maps stored batches to grading facts, so that append-time checks,
-previews and anything later (GraphQL, certificates) grade from the same numbers.
-Shares come from the stored derived values (4 places, half-even), the numbers a
-reader of the batch sees.
+The one place that maps batches to grading facts, so that append-time checks, previews,
+GraphQL and offline certificate checks grade from the same numbers. Shares come from
+the derived values at 4 places, half-even, the numbers a reader of the batch sees.
+
+``batch_facts`` reads what the ledger stored when the batch was appended;
+``facts_from_registration`` recomputes the same facts from the signed payload with the
+shipped factor tables, for verifiers that hold nothing but records. The two agree as
+long as the footprint tolerance is the ledger's (a test holds them together).
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from ledger.batches.derived import derive
+from ledger.batches.payload import parse_registration
+from ledger.footprint import DEFAULT_TOLERANCE, compute_footprint, footprint_check
 from ledger.grading.facts import BatchFacts
 from ledger.storage.tables import BatchRow
 
@@ -35,6 +42,34 @@ def batch_facts(row: BatchRow, record_payload: Mapping[str, Any]) -> BatchFacts:
         third_party_verified=declared.get("verification") is not None,
         footprint_check=row.footprint_check,
         activity_data_present=record_payload.get("activity_data") is not None,
+    )
+
+
+def facts_from_registration(
+    payload: Mapping[str, Any], footprint_tolerance: Decimal = DEFAULT_TOLERANCE
+) -> BatchFacts:
+    """Facts recomputed from a ``batch.register`` payload, without the ledger's database."""
+    reg = parse_registration(payload)
+    derived = derive(reg).to_dict()
+    computed = compute_footprint(reg)
+    declared = reg.declared_footprint
+    return BatchFacts(
+        product_form=reg.product_form,
+        route=reg.route,
+        declared_kg_co2e_per_t=declared.kg_co2e_per_t,
+        declared_boundary=declared.boundary,
+        computed_total_kg_co2e_per_t=computed.total_kg_co2e_per_t if computed else None,
+        computed_scope1_2_kg_co2e_per_t=computed.scope1_2_kg_co2e_per_t if computed else None,
+        renewable_share_certified=_share(derived["renewable_share"]),
+        recycled_pre=_share(derived["recycled_content_pre_consumer"]),
+        recycled_post=_share(derived["recycled_content_post_consumer"]),
+        recycled_total=_share(derived["recycled_content_total"]),
+        third_party_verified=(payload.get("declared_footprint") or {}).get("verification")
+        is not None,
+        footprint_check=footprint_check(
+            declared.kg_co2e_per_t, computed, declared.boundary, footprint_tolerance
+        ),
+        activity_data_present=payload.get("activity_data") is not None,
     )
 
 

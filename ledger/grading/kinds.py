@@ -35,6 +35,7 @@ from ledger.grading.evaluate import expires_at, unsupported_reason
 from ledger.grading.facts import BatchFacts
 from ledger.grading.facts_from_batch import batch_facts
 from ledger.grading.rulesets import RuleSet, parse_ruleset
+from ledger.grading.scope import ALL_RULESETS, scope_covers
 from ledger.kinds import OPERATOR_ROLE, AppendContext, Author, StatementKind, require_role
 from ledger.statements import Statement
 from ledger.storage.batches import BatchRepository
@@ -54,7 +55,6 @@ BATCH_ID_RE = re.compile(r"^\S{1,64}$")
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 GRADE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 PRODUCT_FORMS = ("liquid", "remelt_ingot", "alloy_ingot", "billet", "slab", "wire_rod", "other")
-ALL_RULESETS = "*"
 
 
 def statement_day(ctx: AppendContext) -> str:
@@ -203,12 +203,8 @@ def require_accredited(
 
 
 def _covers(grant: AccreditationRow, ruleset_id: str | None, product_form: str | None) -> bool:
-    rulesets = json.loads(grant.rulesets)
-    if ruleset_id is not None and ALL_RULESETS not in rulesets and ruleset_id not in rulesets:
-        return False
-    if product_form is not None and grant.product_forms is not None:
-        return product_form in json.loads(grant.product_forms)
-    return True
+    forms = None if grant.product_forms is None else json.loads(grant.product_forms)
+    return scope_covers(json.loads(grant.rulesets), forms, ruleset_id, product_form)
 
 
 # -- rule sets ------------------------------------------------------------------

@@ -1,0 +1,36 @@
+"""Certificates: a grade's self-contained, offline-verifiable bundle, and a verifier."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import BodyDep, LedgerDep
+from ledger.batches.registration import footprint_tolerance
+from ledger.certificates import build_bundle, verify_bundle
+
+router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
+
+
+@router.get("/{grade_record_index}", summary="A grade's certificate bundle")
+def read_certificate(ledger: LedgerDep, grade_record_index: int) -> dict[str, Any]:
+    """The grade, batch, rule-set, accreditation and signer-key records, each with its
+    inclusion proof, the latest signed checkpoint, and the log's signed status note
+    (revoked or not as of that checkpoint). Verify it offline with
+    `alu-ledger certificate verify FILE --log-key VKEY` or `ledger.certificates.verify_bundle`."""
+    return build_bundle(ledger, grade_record_index)
+
+
+@router.post("/verify", summary="Verify a certificate bundle against this log's key")
+def verify_certificate(
+    ledger: LedgerDep,
+    body: BodyDep,
+    today: Annotated[date | None, Query(description="Judge expiry on this day")] = None,
+) -> dict[str, Any]:
+    """The same verdict as the CLI: `status` (valid, revoked, expired, invalid) and reasons.
+    Convenient, but it trusts this server; verify offline to trust only the log key."""
+    tolerance = footprint_tolerance(ledger.kinds)
+    verdict = verify_bundle(body, ledger.verifier_key, today=today, footprint_tolerance=tolerance)
+    return verdict.to_dict()

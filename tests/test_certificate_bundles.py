@@ -1,0 +1,282 @@
+"""Certificate bundles: fetched over REST, verified offline, revoked, refreshed, tampered."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ledger import keys, statements
+from ledger.certificates import check_freshness, verify_bundle
+from ledger.checkpoints import Checkpoint, NoteSigner
+from ledger.demo import demo_file
+from ledger.grading.facts_from_batch import batch_facts, facts_from_registration
+from ledger.storage.batches import BatchRepository
+from ledger.storage.db import read_session
+from ledger.storage.repository import Repository
+from tests.conftest import LedgerEnv, make_env
+from tests.grading_support import BATCH, CENTRE, SMELTER, grant, issue, set_up_grading
+
+Bundle = dict[str, Any]
+
+
+@pytest.fixture
+def graded(env: LedgerEnv) -> LedgerEnv:
+    return set_up_grading(env)
+
+
+def fetch(env: LedgerEnv, grade_index: int) -> Bundle:
+    response = TestClient(create_app(env.ledger)).get(f"/v1/certificates/{grade_index}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def revoke(env: LedgerEnv, grade_index: int, reason: str = "data error") -> int:
+    payload = {"grade_record_index": grade_index, "reason": reason}
+    return env.append("grade.revoke", payload, env.participant_keys[CENTRE]).index
+
+
+def test_a_fetched_certificate_verifies_offline(graded: LedgerEnv) -> None:
+    grade_index = issue(graded, "tier-2").index
+    bundle = fetch(graded, grade_index)
+
+    verdict = verify_bundle(bundle, graded.ledger.verifier_key)
+
+    assert verdict.status == "valid", verdict.reasons
+    assert verdict.tree_size == graded.ledger.tree_size()
+    assert f"valid as of checkpoint {verdict.tree_size}" in verdict.reasons[0]
+    summary = verdict.grade
+    assert (summary.smelter_id, summary.batch_id, summary.grade) == (SMELTER, BATCH, "tier-2")
+    assert summary.issuer_id == CENTRE and summary.revoked_index is None
+    assert set(bundle["records"]) == {
+        "genesis",
+        "grade",
+        "batch",
+        "ruleset",
+        "accreditation",
+        "keys",
+    }
+
+
+def test_expiry_is_judged_on_the_day_given(graded: LedgerEnv) -> None:
+    bundle = fetch(graded, issue(graded, "tier-2").index)
+    expires = verify_bundle(bundle, graded.ledger.verifier_key).grade.expires_on
+
+    verdict = verify_bundle(bundle, graded.ledger.verifier_key, today=date.fromisoformat(expires))
+
+    assert verdict.status == "expired"
+    assert f"expired on {expires}" in verdict.reasons[0]
+
+
+def test_revocation_shows_in_new_bundles_and_old_ones_stay_valid_as_of_their_checkpoint(
+    graded: LedgerEnv,
+) -> None:
+    grade_index = issue(graded, "tier-2").index
+    old = fetch(graded, grade_index)
+    revoked_at = revoke(graded, grade_index, "metering error")
+    new = fetch(graded, grade_index)
+    vkey = graded.ledger.verifier_key
+
+    now = verify_bundle(new, vkey)
+    assert now.status == "revoked"
+    assert f"revoked at record {revoked_at}: metering error" in now.reasons[0]
+    assert "revocation" in new["records"]
+
+    then = verify_bundle(old, vkey)
+    assert then.status == "valid"
+    assert f"valid as of checkpoint {old_size(old)}" in then.reasons[0]
+
+
+def old_size(bundle: Bundle) -> int:
+    return Checkpoint.parse_body(bundle["checkpoint"].split("\n\n")[0] + "\n").size
+
+
+def test_freshness_against_the_ledger_reveals_a_later_revocation(graded: LedgerEnv) -> None:
+    grade_index = issue(graded, "tier-2").index
+    old = fetch(graded, grade_index)
+    revoke(graded, grade_index)
+    http = TestClient(create_app(graded.ledger))
+
+    verdict = check_freshness(old, graded.ledger.verifier_key, "http://testserver", http=http)
+
+    assert verdict.status == "revoked"
+    assert verdict.tree_size == graded.ledger.tree_size()
+    assert f"checkpoint {old_size(old)} of the bundle is consistent" in verdict.reasons[-1]
+
+
+def test_freshness_refuses_a_ledger_whose_history_forked(tmp_path: Path) -> None:
+    """A second ledger under the same log key (a fork) cannot prove the bundle's checkpoint
+    consistent with its own, even where it holds a grade at the same index."""
+    original = make_env(f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    for name in ("log-key.pem", "operator-key.pem"):
+        shutil.copy(tmp_path / "a" / name, tmp_path / "b" / name)
+    fork = make_env(f"sqlite:///{tmp_path / 'b.db'}", tmp_path / "b")
+    indexes = [issue(set_up_grading(env), "tier-2").index for env in (original, fork)]
+    assert indexes[0] == indexes[1] and original.ledger.verifier_key == fork.ledger.verifier_key
+    bundle = fetch(original, indexes[0])
+    http = TestClient(create_app(fork.ledger))
+
+    verdict = check_freshness(bundle, original.ledger.verifier_key, "http://testserver", http=http)
+
+    assert verdict.status == "invalid"
+    assert "does not extend" in verdict.reasons[0] or "forked" in verdict.reasons[0]
+
+
+def test_rest_refusals_and_server_side_verify(graded: LedgerEnv) -> None:
+    grade_index = issue(graded, "tier-2").index
+    client = TestClient(create_app(graded.ledger))
+    missing = client.get(f"/v1/certificates/{grade_index - 1}")
+    assert missing.status_code == 404
+    assert missing.json()["field"] == "grade_record_index"
+
+    bundle = client.get(f"/v1/certificates/{grade_index}").json()
+    assert client.post("/v1/certificates/verify", json=bundle).json()["status"] == "valid"
+    bundle["grade_index"] = grade_index - 1
+    verdict = client.post("/v1/certificates/verify", json=bundle).json()
+    assert verdict["status"] == "invalid" and verdict["valid"] is False
+
+
+# -- tampering -------------------------------------------------------------------------
+def change_grade(bundle: Bundle) -> None:
+    bundle["records"]["grade"]["record"]["statement"]["payload"]["grade"] = "tier-1"
+
+
+def change_batch_footprint(bundle: Bundle) -> None:
+    bundle["records"]["batch"]["record"]["statement"]["payload"]["declared_footprint"][
+        "kg_co2e_per_t"
+    ] -= 100
+
+
+def change_proof_hash(bundle: Bundle) -> None:
+    proof = bundle["records"]["grade"]["inclusion_proof"]
+    proof[0] = ("0" if proof[0][0] != "0" else "1") + proof[0][1:]
+
+
+def sign_checkpoint_with_another_key(bundle: Bundle) -> None:
+    text = bundle["checkpoint"].split("\n\n")[0] + "\n"
+    origin = text.split("\n")[0]
+    bundle["checkpoint"] = NoteSigner(origin, keys.generate()).sign(text)
+
+
+def swap_batch_and_ruleset(bundle: Bundle) -> None:
+    records = bundle["records"]
+    records["batch"], records["ruleset"] = records["ruleset"], records["batch"]
+
+
+def drop_key_records(bundle: Bundle) -> None:
+    bundle["records"]["keys"] = bundle["records"]["keys"][:1]
+
+
+def point_at_another_record(bundle: Bundle) -> None:
+    bundle["grade_index"] -= 1
+
+
+def claim_a_revocation(bundle: Bundle) -> None:
+    bundle["status"] = bundle["status"].replace("active", "revoked 1")
+
+
+def resign_statement_with_own_key(bundle: Bundle) -> None:
+    """A forger re-signs the grade with a key the log never registered."""
+    record = bundle["records"]["grade"]["record"]
+    forger = keys.generate()
+    statement = statements.Statement(**{**record["statement"], "signer": keys.key_id(forger)})
+    signed = statements.sign(statement, forger).to_dict()
+    record["statement"], record["signature"] = signed["statement"], signed["signature"]
+
+
+TAMPERINGS: list[Callable[[Bundle], None]] = [
+    change_grade,
+    change_batch_footprint,
+    change_proof_hash,
+    sign_checkpoint_with_another_key,
+    swap_batch_and_ruleset,
+    drop_key_records,
+    point_at_another_record,
+    claim_a_revocation,
+    resign_statement_with_own_key,
+]
+
+
+def test_tampered_bundles_are_rejected_with_a_reason(graded: LedgerEnv) -> None:
+    bundle = fetch(graded, issue(graded, "tier-2").index)
+    vkey = graded.ledger.verifier_key
+    for tamper in TAMPERINGS:
+        changed = copy.deepcopy(bundle)
+        tamper(changed)
+        verdict = verify_bundle(changed, vkey)
+        assert verdict.status == "invalid", tamper.__name__
+        assert verdict.reasons and verdict.reasons[0], tamper.__name__
+
+
+def test_every_record_field_is_covered(graded: LedgerEnv) -> None:
+    """Changing any value in any record of the bundle breaks verification."""
+    bundle = fetch(graded, issue(graded, "tier-2").index)
+    vkey = graded.ledger.verifier_key
+    entries = [(role, 0) for role in bundle["records"] if role != "keys"]
+    entries += [("keys", n) for n in range(len(bundle["records"]["keys"]))]
+    for role, n in entries:
+        for name in ("index", "prev", "integrated_at", "signature"):
+            changed = copy.deepcopy(bundle)
+            entry = changed["records"][role]
+            record = (entry[n] if role == "keys" else entry)["record"]
+            record[name] = 1 if name == "index" and record[name] != 1 else "x" + str(record[name])
+            assert verify_bundle(changed, vkey).status == "invalid", (role, n, name)
+
+
+def test_a_revoked_bundle_cannot_hide_its_revocation(graded: LedgerEnv) -> None:
+    grade_index = issue(graded, "tier-2").index
+    revoke(graded, grade_index)
+    bundle = fetch(graded, grade_index)
+    del bundle["records"]["revocation"]
+    verdict = verify_bundle(bundle, graded.ledger.verifier_key)
+    assert verdict.status == "invalid"
+    assert "revocation is missing" in verdict.reasons[0]
+
+
+def test_another_logs_key_rejects_the_bundle(graded: LedgerEnv) -> None:
+    bundle = fetch(graded, issue(graded, "tier-2").index)
+    other = NoteSigner(graded.ledger.origin, keys.generate()).verifier_key()
+    assert verify_bundle(bundle, other).status == "invalid"
+    assert verify_bundle("not a bundle", graded.ledger.verifier_key).status == "invalid"
+
+
+def test_offline_facts_match_the_ledgers_for_every_demo_batch(sqlite_env: LedgerEnv) -> None:
+    """The verifier's facts (from the signed payload) equal the read model's."""
+    smelters = {b["smelter_id"] for b in demo_file("batches.json")}
+    for smelter in sorted(smelters):
+        sqlite_env.register(smelter, "smelter")
+    for payload in demo_file("batches.json"):
+        sqlite_env.append(
+            "batch.register", payload, sqlite_env.participant_keys[payload["smelter_id"]]
+        )
+    with read_session(sqlite_env.ledger.engine) as session:
+        for payload in demo_file("batches.json"):
+            row = BatchRepository(session).get(payload["smelter_id"], payload["batch_id"])
+            stored = Repository(session).record(row.record_index).statement["payload"]
+            assert facts_from_registration(stored) == batch_facts(row, stored), row.batch_id
+
+
+def test_the_accreditation_must_be_the_issuers(graded: LedgerEnv) -> None:
+    """Another centre's genuine grant, proven at the same checkpoint, does not do."""
+    other_key = graded.register("centre-b", "evaluation_centre")
+    grant(graded, "centre-b")
+    ours = issue(graded, "tier-2").index
+    theirs = issue(graded, "tier-3", key=other_key).index
+    bundle, other = fetch(graded, ours), fetch(graded, theirs)
+    assert bundle["checkpoint"] == other["checkpoint"]
+    vkey = graded.ledger.verifier_key
+    assert verify_bundle(other, vkey).status == "valid"
+
+    bundle["records"]["accreditation"] = other["records"]["accreditation"]
+
+    verdict = verify_bundle(bundle, vkey)
+    assert verdict.status == "invalid"
+    assert "not for the grade's issuer" in verdict.reasons[0]
