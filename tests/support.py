@@ -1,18 +1,26 @@
-"""Helpers shared by several test modules: demo payloads and a CLI runner."""
+"""Helpers shared by several test modules: demo payloads, a CLI runner, a live server."""
 
 from __future__ import annotations
 
 import copy
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from typer.testing import CliRunner
 
+from api.app import create_app
 from ledger.bootstrap import open_ledger
 from ledger.cli import app
 from ledger.demo import demo_file
+from ledger.log import Ledger
 from ledger.settings import Settings
 
 SMELTER = "yunnan-hydro"
@@ -94,3 +102,27 @@ def assert_refused(response: Any, status: int, error: str, field: str) -> dict[s
     assert body["field"] == field
     assert body["detail"].startswith(f"{field}: ")
     return body
+
+
+@contextmanager
+def serving(ledger: Ledger) -> Iterator[str]:
+    """Serve the ledger's API over HTTP on a free 127.0.0.1 port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(ledger), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive(), "the server thread died while starting"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from collections.abc import Callable
 from datetime import date
@@ -23,6 +24,7 @@ from ledger.storage.db import read_session
 from ledger.storage.repository import Repository
 from tests.conftest import LedgerEnv, make_env
 from tests.grading_support import BATCH, CENTRE, SMELTER, grant, issue, set_up_grading
+from tests.support import CliLedger, serving
 
 Bundle = dict[str, Any]
 
@@ -280,3 +282,41 @@ def test_the_accreditation_must_be_the_issuers(graded: LedgerEnv) -> None:
     verdict = verify_bundle(bundle, vkey)
     assert verdict.status == "invalid"
     assert "not for the grade's issuer" in verdict.reasons[0]
+
+
+def test_cli_fetches_over_http_and_checks_freshness_against_the_server(
+    graded: LedgerEnv, tmp_path: Path
+) -> None:
+    grade_index = issue(graded, "tier-2").index
+    vkey = graded.ledger.verifier_key
+    cli = CliLedger(tmp_path)
+    bundle_file = tmp_path / "cert.json"
+    with serving(graded.ledger) as url:
+        fetched = cli.run("certificate", "get", grade_index, "--server", url, "-o", bundle_file)
+        assert fetched.exit_code == 0, fetched.output
+        current = cli.run("certificate", "verify", bundle_file, "--log-key", vkey, "--against", url)
+        assert current.exit_code == 0, current.output
+        revoke(graded, grade_index, "supplier data withdrawn")
+        offline = cli.run("certificate", "verify", bundle_file, "--log-key", vkey)
+        fresh = cli.run("certificate", "verify", bundle_file, "--log-key", vkey, "--against", url)
+
+    size = old_size(json.loads(bundle_file.read_text()))
+    assert offline.exit_code == 0
+    assert f"valid as of checkpoint {size}" in offline.stdout
+    assert fresh.exit_code == 1
+    lines = fresh.stdout.splitlines()
+    assert lines[0].startswith("revoked: ") and "supplier data withdrawn" in lines[0]
+    assert lines[1] == (
+        f"revoked: checkpoint {size} of the bundle is consistent with the ledger's "
+        f"checkpoint {graded.ledger.tree_size()}"
+    )
+
+
+def test_cli_refuses_a_bad_log_key_and_a_missing_file(tmp_path: Path) -> None:
+    cli = CliLedger(tmp_path)
+    missing = cli.run("certificate", "verify", tmp_path / "nope.json", "--log-key", "x+y+z")
+    assert "nope.json" in cli.error_line(missing)
+    (tmp_path / "b.json").write_text("{}")
+    bad_key = cli.run("certificate", "verify", tmp_path / "b.json", "--log-key", "x+y+z")
+    assert bad_key.exit_code == 1
+    assert bad_key.stdout.startswith("invalid: ")

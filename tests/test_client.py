@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import rfc8785
-import uvicorn
 
-from api.app import create_app
 from ledger import keys, merkle, statements
 from ledger.checkpoints import NoteSigner
 from ledger.client import LedgerClient, Receipt
@@ -38,34 +32,10 @@ from ledger.errors import (
     ProofError,
     SignatureError,
 )
-from ledger.log import Ledger
 from tests.conftest import LedgerEnv, attestation, make_env
+from tests.support import serving
 
 Mutator = Callable[[httpx.Request, Any], Any]
-
-
-@contextmanager
-def serving(ledger: Ledger) -> Iterator[str]:
-    """Serve the ledger's API over HTTP on a free 127.0.0.1 port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(ledger), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive(), "the server thread died while starting"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 class Relay(httpx.BaseTransport):
