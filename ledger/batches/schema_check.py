@@ -151,7 +151,7 @@ def _default_sentence(error: ValidationError, keyword: str) -> str:
         "dependentRequired": "is required here but missing",
         "additionalProperties": "is not a known field here; unknown fields are refused",
         "type": f"must be {_TYPE_NAMES.get(str(value), str(value))} (got {got})",
-        "enum": f"must be one of {', '.join(map(repr, value or []))} (got {got})",
+        "enum": f"must be one of {', '.join(map(repr, _listed(value)))} (got {got})",
         "const": f"must be {value!r} (got {got})",
         "pattern": f"does not have the required format {value} (got {got})",
         "format": f"must be a valid {value} (got {got})",
@@ -165,6 +165,12 @@ def _default_sentence(error: ValidationError, keyword: str) -> str:
         "maxItems": f"must have at most {value} entries",
     }
     return sentences.get(keyword, f"does not match the allowed forms ({keyword})")
+
+
+def _listed(value: Any) -> list[Any]:
+    """The values of an ``enum``; the sentences are built for every keyword, so this must
+    not fail on another keyword's value (an integer for ``minItems``)."""
+    return list(value) if isinstance(value, list) else []
 
 
 def _show(value: Any) -> str:
