@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from ledger.batches.registration import RegisterBatch
+from ledger.custody.kinds import custody_kinds
 from ledger.documents import AttestDocument
 from ledger.footprint import DEFAULT_TOLERANCE
 from ledger.grading.kinds import grading_kinds
@@ -19,5 +20,6 @@ def default_kinds(footprint_tolerance: Decimal = DEFAULT_TOLERANCE) -> KindRegis
             AttestDocument(),
             RegisterBatch(footprint_tolerance),
             *grading_kinds(),
+            *custody_kinds(),
         ]
     )

@@ -17,6 +17,7 @@ from typing import Any
 from ledger.batches.certificates import CertificateClaim, certificate_claims, check_claims
 from ledger.batches.derived import DerivedValues, derive
 from ledger.batches.payload import BatchRegistration, parse_registration
+from ledger.custody.lots import add_root_lot
 from ledger.errors import ConflictError, ForbiddenError, InvalidError
 from ledger.footprint import (
     DEFAULT_TOLERANCE,
@@ -80,6 +81,7 @@ class RegisterBatch(StatementKind):
         batches.add(batch_row(checked, ctx.index, participant.region, ctx.integrated_at))
         reg = checked.registration
         batches.add_claims(checked.claims, reg.smelter_id, reg.batch_id, ctx.index)
+        add_root_lot(ctx.repo.session, batches.get(reg.smelter_id, reg.batch_id))
 
 
 def footprint_tolerance(kinds: KindRegistry) -> Decimal:

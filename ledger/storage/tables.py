@@ -196,3 +196,105 @@ class GradeRow(SQLModel, table=True):
     facts: str = Field(sa_column=Column(Text, nullable=False))
     revoked_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     revoke_reason: str | None = None
+
+
+class LotRow(SQLModel, table=True):
+    """A lot: metal addressable as ``(ns, lot_id)`` with a holder and an available mass.
+
+    Every registered batch is a lot in its smelter's namespace; child lots (splits,
+    partial transfers) and transform outputs are lots in their creator's namespace. The
+    integer ``id`` is what ``lot_edges`` link, so lineage walks compare integers.
+    Shares are exact decimal strings (rounded only when shown); see ledger/custody/.
+    """
+
+    __tablename__ = "lots"
+    __table_args__ = (
+        UniqueConstraint("ns", "lot_id", name="uq_lots_ns_lot_id"),
+        Index("ix_lots_holder", "holder_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ns: str
+    lot_id: str
+    origin: str  # batch | split | transfer | transform
+    created_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    holder_id: str
+    mass_kg: int = Field(sa_column=Column(BigInteger, nullable=False))
+    available_kg: int = Field(sa_column=Column(BigInteger, nullable=False))
+    #: The record index and recipient of a transfer of this lot awaiting acceptance.
+    pending_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    pending_to: str | None = None
+    product_form: str
+    footprint_kg_co2e_per_t: int
+    footprint_basis: str  # computed | declared | declared_scope1_2 | derived
+    #: Metal that went into the operation that made the lot (all of it for a transform,
+    #: lots and external inputs), and the external part of it by type.
+    input_kg: int = Field(sa_column=Column(BigInteger, nullable=False))
+    external_pre_kg: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    external_post_kg: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    external_primary_kg: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    recycled_pre_share: str
+    recycled_post_share: str
+    renewable_share: str
+    derivation: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class LotEdgeRow(SQLModel, table=True):
+    """Metal of ``parent`` that went into ``child`` (split, partial transfer, transform).
+
+    For a transform, ``mass_kg`` is what the operation consumed of the parent, the same on
+    every output; the child's share of it is ``mass_kg / child.input_kg``.
+    """
+
+    __tablename__ = "lot_edges"
+    __table_args__ = (
+        Index("ix_lot_edges_child", "child", "parent"),
+        Index("ix_lot_edges_parent", "parent", "child"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    parent: int = Field(foreign_key="lots.id")
+    child: int = Field(foreign_key="lots.id")
+    mass_kg: int = Field(sa_column=Column(BigInteger, nullable=False))
+    operation: str  # split | transfer | remelt | cast | roll | extrude
+    record_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class LotEventRow(SQLModel, table=True):
+    """One record touching one lot: the lot's custody history, in record order."""
+
+    __tablename__ = "lot_events"
+    __table_args__ = (Index("ix_lot_events_lot", "lot", "record_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    lot: int = Field(foreign_key="lots.id")
+    record_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kind: str
+    role: str
+    mass_kg: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    counterpart: str | None = None
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class TransferRow(SQLModel, table=True):
+    """A ``custody.transfer``: ``lot`` (the lot handed over) from one holder to another."""
+
+    __tablename__ = "custody_transfers"
+
+    record_index: int = Field(sa_column=_bigint_pk())
+    lot: int = Field(foreign_key="lots.id")
+    from_id: str
+    to_id: str
+    mass_kg: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str  # pending | accepted | cancelled | done (no acceptance asked)
+    settled_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class CustodyPolicyRow(SQLModel, table=True):
+    """A participant's custody policy (``custody.policy``); the latest one is in force."""
+
+    __tablename__ = "custody_policies"
+
+    participant_id: str = Field(primary_key=True)
+    require_acceptance: bool
+    record_index: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,0 +1,185 @@
+"""Lots inside the append transaction: finding a held lot, taking mass from it, new lots.
+
+``take`` is the one place where available mass is checked and spent. It runs inside the
+append transaction, which holds the log-head lock, so two statements racing for the
+same kilograms (threads, processes, PostgreSQL or SQLite) are checked one after the
+other and the second sees what the first took: no kilogram is spent twice.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Row
+from sqlmodel import Session
+
+from ledger.custody.payloads import LotRef
+from ledger.errors import ConflictError, ForbiddenError, NotFoundError
+from ledger.kinds import Author
+from ledger.storage.custody import CustodyRepository
+from ledger.storage.tables import BatchRow, LotRow
+
+#: Origins of a lot: a registered batch, or the operation that created it.
+BATCH: Final = "batch"
+SPLIT: Final = "split"
+TRANSFER: Final = "transfer"
+TRANSFORM: Final = "transform"
+#: Roles that hold metal: only they may receive custody or transform.
+HOLDER_ROLES: Final = ("smelter", "manufacturer")
+
+
+def root_lot(batch: BatchRow) -> LotRow:
+    """The lot a registered batch starts as: held by its smelter, all of it available.
+
+    Its footprint is the computed cradle-to-gate total when the ledger could compute one,
+    else the declared value (``declared_scope1_2`` when it covers scope 1 and 2 only);
+    its shares are the batch's published derived values. Migration 0004 backfills
+    existing batches with the same rules.
+    """
+    derived = json.loads(batch.derived)
+    if batch.computed_kg_co2e_per_t is not None:
+        footprint, basis = batch.computed_kg_co2e_per_t, "computed"
+    else:
+        footprint = batch.declared_kg_co2e_per_t
+        basis = "declared" if batch.declared_boundary == "cradle_to_gate" else "declared_scope1_2"
+    return LotRow(
+        ns=batch.smelter_id,
+        lot_id=batch.batch_id,
+        origin=BATCH,
+        created_index=batch.record_index,
+        holder_id=batch.smelter_id,
+        mass_kg=batch.mass_kg,
+        available_kg=batch.mass_kg,
+        product_form=batch.product_form,
+        footprint_kg_co2e_per_t=footprint,
+        footprint_basis=basis,
+        input_kg=batch.mass_kg,
+        recycled_pre_share=derived["recycled_content_pre_consumer"],
+        recycled_post_share=derived["recycled_content_post_consumer"],
+        renewable_share=derived["renewable_share"] or "0",
+    )
+
+
+def add_root_lot(session: Session, batch: BatchRow | None) -> None:
+    """Called by ``batch.register`` on append: the new batch becomes a lot."""
+    assert batch is not None, "the batch row is added before its lot"
+    custody = CustodyRepository(session)
+    require_new_id(custody, batch.smelter_id, batch.batch_id, "payload.batch_id")
+    lot = custody.add_lot(root_lot(batch))
+    registered = event(lot, batch.record_index, "batch.register", "registered", batch.mass_kg)
+    custody.add_events([registered])
+
+
+def held_lot(custody: CustodyRepository, ref: LotRef, author: Author, field: str) -> LotRow:
+    """The lot ``ref`` if the signer holds it and it is not in a pending transfer.
+
+    ``field`` is the payload object naming the lot; errors name its ``batch_id``.
+    """
+    lot = custody.lot(ref.ns, ref.batch_id)
+    where = f"{field}.batch_id"
+    if lot is None:
+        raise NotFoundError(f"no lot {ref} on the ledger", field=where)
+    if lot.holder_id != author.participant_id:
+        raise ForbiddenError(
+            f"lot {ref} is held by {lot.holder_id}; only its holder may use it",
+            field=where,
+        )
+    if lot.pending_index is not None:
+        raise ConflictError(
+            f"lot {ref} is in a transfer to {lot.pending_to} awaiting acceptance (record"
+            f" {lot.pending_index}); accept or cancel that first",
+            field=where,
+        )
+    return lot
+
+
+def take(lot: LotRow, mass_kg: int, field: str) -> None:
+    """Spend ``mass_kg`` of the lot's available mass, or refuse: nothing is spent twice."""
+    require_available(lot, mass_kg, field)
+    lot.available_kg -= mass_kg
+
+
+def require_available(lot: LotRow, mass_kg: int, field: str) -> None:
+    """Refuse unless ``mass_kg`` of the lot is available (409: it was spent already)."""
+    if mass_kg > lot.available_kg:
+        raise ConflictError(
+            f"lot {lot.ns}/{lot.lot_id} has {lot.available_kg:,} kg available;"
+            f" {mass_kg:,} kg cannot be used",
+            field=field,
+        )
+
+
+def require_new_id(custody: CustodyRepository, ns: str, lot_id: str, field: str) -> None:
+    if custody.lot_exists(ns, lot_id):
+        raise ConflictError(
+            f"{ns}/{lot_id} is already a batch or lot; choose another id", field=field
+        )
+
+
+def child_lot(
+    parent: LotRow, ns: str, lot_id: str, holder_id: str, mass_kg: int, origin: str, index: int
+) -> LotRow:
+    """A lot cut from ``parent`` (split, partial transfer): same metal, same values."""
+    return LotRow(
+        ns=ns,
+        lot_id=lot_id,
+        origin=origin,
+        created_index=index,
+        holder_id=holder_id,
+        mass_kg=mass_kg,
+        available_kg=mass_kg,
+        product_form=parent.product_form,
+        footprint_kg_co2e_per_t=parent.footprint_kg_co2e_per_t,
+        footprint_basis=parent.footprint_basis,
+        input_kg=mass_kg,
+        recycled_pre_share=parent.recycled_pre_share,
+        recycled_post_share=parent.recycled_post_share,
+        renewable_share=parent.renewable_share,
+        derivation=json.dumps({"from": ref_of(parent)}),
+    )
+
+
+def event(
+    lot: LotRow,
+    index: int,
+    kind: str,
+    role: str,
+    mass_kg: int | None = None,
+    counterpart: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A ``lot_events`` row: record ``index`` touched ``lot`` in ``role``."""
+    return {
+        "lot": lot.id,
+        "record_index": index,
+        "kind": kind,
+        "role": role,
+        "mass_kg": mass_kg,
+        "counterpart": counterpart,
+        "detail": json.dumps(detail) if detail else None,
+    }
+
+
+def edge(parent: LotRow, child: LotRow, mass_kg: int, operation: str, index: int) -> dict:
+    return {
+        "parent": parent.id,
+        "child": child.id,
+        "mass_kg": mass_kg,
+        "operation": operation,
+        "record_index": index,
+    }
+
+
+def ref_of(lot: LotRow | Row) -> dict[str, str]:
+    return {"ns": lot.ns, "batch_id": lot.lot_id}
+
+
+def shares_of(lot: LotRow | Row) -> tuple[Decimal, Decimal, Decimal]:
+    """(pre-consumer, post-consumer, certificate-backed renewable) shares, exact."""
+    return (
+        Decimal(lot.recycled_pre_share),
+        Decimal(lot.recycled_post_share),
+        Decimal(lot.renewable_share),
+    )
