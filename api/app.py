@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import batches, certificates, grading, log
+from api.routes import batches, certificates, custody, grading, log
 from ledger import __version__
 from ledger.bootstrap import open_ledger
 from ledger.log import Ledger
@@ -27,6 +27,7 @@ def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -
     app.include_router(batches.router)
     app.include_router(grading.router)
     app.include_router(certificates.router)
+    app.include_router(custody.router)
     return app
 
 

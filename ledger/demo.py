@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import keys, statements
 from ledger.batches.registration import KIND as BATCH_REGISTER
 from ledger.bootstrap import load_or_create_key
+from ledger.custody.demo import load_custody_demo
 from ledger.grading.demo import load_grading_demo
 from ledger.log import Ledger
 from ledger.participants import REGISTER
@@ -43,6 +44,7 @@ def load_demo(ledger: Ledger, settings: Settings, keys_dir: Path) -> list[str]:
     lines += _register_batches(ledger, participant_keys)
     grading = demo_file("grading.json")
     lines += load_grading_demo(ledger, grading, operator_key, participant_keys[grading["centre"]])
+    lines += load_custody_demo(ledger, participant_keys)
     lines.append(f"ledger size {ledger.tree_size()}; demo keys in {keys_dir}")
     return lines
 
