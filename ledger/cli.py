@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import wraps
 from pathlib import Path
@@ -662,6 +662,72 @@ def lineage(
 
     ledger = open_ledger(settings_for(database, data_dir))
     print_json(lineage_of(ledger.engine, ns, batch_id, direction, depth))
+
+
+# -- API tokens (operator only) -------------------------------------------------
+token_app = typer.Typer(
+    no_args_is_help=True,
+    help="API tokens for authenticated reads. Operator only: these commands need the "
+    "ledger's database, so they run on the operator's machine (docs/tokens.md).",
+)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("issue")
+@refusals_exit
+def token_issue(
+    participant_id: Annotated[str, typer.Argument(help="Registered participant it speaks for")],
+    label: Annotated[str | None, typer.Option(help="A note for listings, e.g. who uses it")] = None,
+    expires_days: Annotated[
+        int | None, typer.Option("--expires-days", help="Expire after N days (default: never)")
+    ] = None,
+    database: Database = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a token (operator only) and print it once: only its hash is kept."""
+    from ledger.tokens import issue_token
+
+    expires_at = None
+    if expires_days is not None:
+        if expires_days < 1:
+            raise MalformedError("must be at least 1", field="--expires-days")
+        expires_at = datetime.now(UTC) + timedelta(days=expires_days)
+    ledger = open_ledger(settings_for(database, data_dir))
+    issued = issue_token(ledger.engine, participant_id, label=label, expires_at=expires_at)
+    sys.stdout.write(issued.token + "\n")
+    err.print(
+        f"warning: token {issued.info.token_id} cannot be shown again; store it now",
+        highlight=False,
+        markup=False,
+    )
+
+
+@token_app.command("list")
+@refusals_exit
+def token_list(
+    participant: Annotated[str | None, typer.Option(help="Only this participant's")] = None,
+    database: Database = None,
+    data_dir: DataDir = None,
+) -> None:
+    """List tokens as JSON (ids, holders, labels, times, status; never secrets or hashes)."""
+    from ledger.tokens import list_tokens
+
+    ledger = open_ledger(settings_for(database, data_dir))
+    print_json([info.to_dict() for info in list_tokens(ledger.engine, participant)])
+
+
+@token_app.command("revoke")
+@refusals_exit
+def token_revoke(
+    token_id: Annotated[str, typer.Argument(help="The 12 hex digits after alt_")],
+    database: Database = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a token (operator only): refused from its next request on."""
+    from ledger.tokens import revoke_token
+
+    ledger = open_ledger(settings_for(database, data_dir))
+    print_json(revoke_token(ledger.engine, token_id).to_dict())
 
 
 def public_key_text(value: str) -> str:

@@ -36,7 +36,8 @@ class InvalidError(LedgerError):
 
 
 class SignatureError(LedgerError):
-    """The signature does not verify against the signer's public key."""
+    """The signature does not verify against the signer's public key (or an API token
+    does not authenticate)."""
 
     code = "bad_signature"
 

@@ -4,7 +4,8 @@
 else is a read model derived from records by the statement kinds, rebuilt only by
 appending. ``log_head`` is a single row that every writer locks, which serialises
 appends across threads and processes (``SELECT ... FOR UPDATE`` on PostgreSQL,
-``BEGIN IMMEDIATE`` on SQLite).
+``BEGIN IMMEDIATE`` on SQLite). ``api_tokens`` is neither: it is the operator's
+off-log access control for authenticated reads (``ledger/tokens.py``).
 """
 
 from __future__ import annotations
@@ -298,3 +299,22 @@ class CustodyPolicyRow(SQLModel, table=True):
     participant_id: str = Field(primary_key=True)
     require_acceptance: bool
     record_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """An API token a participant reads with; only the SHA-256 of its secret is stored.
+
+    Times are ``statements.utc_now()`` strings (fixed width, so they compare as text).
+    Not part of the log: issuing or revoking a token writes no record.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index("ix_api_tokens_participant", "participant_id"),)
+
+    token_id: str = Field(primary_key=True)
+    participant_id: str
+    secret_sha256: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    label: str | None = None
+    created_at: str
+    expires_at: str | None = None
+    revoked_at: str | None = None
