@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors
+from api.graphql import graphql_router
 from api.routes import batches, certificates, custody, grading, log
 from ledger import __version__
 from ledger.bootstrap import open_ledger
@@ -21,13 +22,18 @@ tree; `GET /v1/checkpoint` returns the signed tree head to verify proofs against
 def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app around an open ledger (opened from settings when not given)."""
     app = FastAPI(title="alu-ledger", version=__version__, description=DESCRIPTION)
-    app.state.ledger = ledger or open_ledger(settings or Settings())
+    settings = settings or Settings()
+    app.state.ledger = ledger or open_ledger(settings)
     errors.install(app)
     app.include_router(log.router)
     app.include_router(batches.router)
     app.include_router(grading.router)
     app.include_router(certificates.router)
     app.include_router(custody.router)
+    anonymous = settings.graphql_anonymous_certificates
+    app.include_router(
+        graphql_router(app.state.ledger, anonymous_certificates=anonymous), prefix="/graphql"
+    )
     return app
 
 

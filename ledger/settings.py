@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_bulk: int = 10_000
     #: A declared footprint more than this share below the computed one is flagged.
     footprint_tolerance: Decimal = DEFAULT_TOLERANCE
+    #: Let GraphQL readers without a token open certificates (and nothing else).
+    graphql_anonymous_certificates: bool = False
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'ledger.db'}"

@@ -7,22 +7,37 @@ here cannot be taken by a concurrent writer before it is recorded.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select
 from sqlmodel import Session
 
 from ledger.batches.certificates import CertificateClaim, IdHolding, RangeHolding
-from ledger.storage.tables import BatchRow, CertificateClaimRow
+from ledger.storage.tables import BatchRow, CertificateClaimRow, GradeRow, LotRow
 
 
 @dataclass(frozen=True)
 class BatchFilter:
+    """Conditions on registered batches; None means "any". Shares are in ppm (integers)."""
+
     smelter_id: str | None = None
     product_form: str | None = None
     period_from: str | None = None
     period_to: str | None = None
+    region: str | None = None
+    route: str | None = None
+    declared_footprint_min: int | None = None
+    declared_footprint_max: int | None = None
+    renewable_share_min_ppm: int | None = None
+    recycled_total_min_ppm: int | None = None
+    holder_id: str | None = None
+    #: Only batches holding a grade that is not revoked (and, with ``grade``, that grade).
+    ruleset_id: str | None = None
+    grade: str | None = None
+    #: Grades count only if they have not expired by this ISO date.
+    grade_day: str | None = None
 
 
 class BatchRepository:
@@ -42,17 +57,21 @@ class BatchRepository:
         self.session.add(row)
         self.session.flush()
 
+    def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], BatchRow]:
+        """Several batches by (smelter id, batch id) in one query (absent keys are left out).
+
+        An OR of key lookups, not a row-value IN: SQLite plans the latter as a scan.
+        """
+        if not keys:
+            return {}
+        query = select(BatchRow).where(
+            or_(*(and_(BatchRow.smelter_id == s, BatchRow.batch_id == b) for s, b in keys))
+        )
+        return {(row.smelter_id, row.batch_id): row for row in self.session.exec(query).scalars()}
+
     def page(self, where: BatchFilter, after_index: int, limit: int) -> list[BatchRow]:
         """Batches in record order after ``after_index`` (keyset pagination)."""
-        query = select(BatchRow).where(BatchRow.record_index > after_index)
-        if where.smelter_id:
-            query = query.where(BatchRow.smelter_id == where.smelter_id)
-        if where.product_form:
-            query = query.where(BatchRow.product_form == where.product_form)
-        if where.period_from:
-            query = query.where(BatchRow.period_end >= where.period_from)
-        if where.period_to:
-            query = query.where(BatchRow.period_start <= where.period_to)
+        query = select(BatchRow).where(BatchRow.record_index > after_index, *_conditions(where))
         query = query.order_by(BatchRow.record_index).limit(limit)
         return list(self.session.exec(query).scalars())
 
@@ -83,6 +102,51 @@ class BatchRepository:
             CertificateClaimRow.batch_id == batch_id,
         )
         return list(self.session.exec(query).scalars())
+
+
+def _conditions(where: BatchFilter) -> list[ColumnElement[bool]]:
+    equal = {
+        BatchRow.smelter_id: where.smelter_id,
+        BatchRow.product_form: where.product_form,
+        BatchRow.region: where.region,
+        BatchRow.route: where.route,
+    }
+    conditions = [column == value for column, value in equal.items() if value is not None]
+    bounds = [
+        (BatchRow.period_end, operator.ge, where.period_from),
+        (BatchRow.period_start, operator.le, where.period_to),
+        (BatchRow.declared_kg_co2e_per_t, operator.ge, where.declared_footprint_min),
+        (BatchRow.declared_kg_co2e_per_t, operator.le, where.declared_footprint_max),
+        (BatchRow.renewable_share_ppm, operator.ge, where.renewable_share_min_ppm),
+        (BatchRow.recycled_total_ppm, operator.ge, where.recycled_total_min_ppm),
+    ]
+    conditions += [compare(column, value) for column, compare, value in bounds if value is not None]
+    if where.holder_id is not None:
+        conditions.append(
+            exists().where(
+                LotRow.ns == BatchRow.smelter_id,
+                LotRow.lot_id == BatchRow.batch_id,
+                LotRow.holder_id == where.holder_id,
+            )
+        )
+    if where.ruleset_id is not None or where.grade is not None:
+        conditions.append(_holds_grade(where))
+    return conditions
+
+
+def _holds_grade(where: BatchFilter) -> ColumnElement[bool]:
+    graded = exists().where(
+        GradeRow.smelter_id == BatchRow.smelter_id,
+        GradeRow.batch_id == BatchRow.batch_id,
+        GradeRow.revoked_index.is_(None),
+    )
+    if where.ruleset_id is not None:
+        graded = graded.where(GradeRow.ruleset_id == where.ruleset_id)
+    if where.grade is not None:
+        graded = graded.where(GradeRow.grade == where.grade)
+    if where.grade_day is not None:
+        graded = graded.where(GradeRow.expires_on > where.grade_day)
+    return graded
 
 
 class SqlClaimBook:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, Row, Select, and_, cast, func, insert, literal, select
+from sqlalchemy import Integer, Row, Select, and_, cast, func, insert, literal, or_, select
 from sqlmodel import Session
 
 from ledger.storage.tables import (
@@ -49,6 +49,15 @@ class CustodyRepository:
     def lot(self, ns: str, lot_id: str) -> LotRow | None:
         query = select(LotRow).where(LotRow.ns == ns, LotRow.lot_id == lot_id)
         return self.session.exec(query).scalar()
+
+    def lots_by_key(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], LotRow]:
+        """Several lots by (namespace, lot id) in one query (absent keys are left out)."""
+        if not keys:
+            return {}
+        query = select(LotRow).where(
+            or_(*(and_(LotRow.ns == ns, LotRow.lot_id == lot_id) for ns, lot_id in keys))
+        )
+        return {(row.ns, row.lot_id): row for row in self.session.exec(query).scalars()}
 
     def lot_by_id(self, id_: int) -> LotRow | None:
         return self.session.get(LotRow, id_)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from collections.abc import Sequence
+
+from sqlalchemy import and_, or_, select, update
 from sqlmodel import Session
 
 from ledger.storage.tables import AccreditationRow, GradeRow, RulesetRow
@@ -75,6 +77,22 @@ class GradingRepository:
             .order_by(GradeRow.record_index)
         )
         return list(self.session.exec(query).scalars())
+
+    def grades_of_many(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[GradeRow]]:
+        """The grades of several batches in one query, each list in ledger order."""
+        found: dict[tuple[str, str], list[GradeRow]] = {key: [] for key in keys}
+        if not keys:
+            return found
+        query = (
+            select(GradeRow)
+            .where(or_(*(and_(GradeRow.smelter_id == s, GradeRow.batch_id == b) for s, b in keys)))
+            .order_by(GradeRow.record_index)
+        )
+        for row in self.session.exec(query).scalars():
+            found[(row.smelter_id, row.batch_id)].append(row)
+        return found
 
     def add_grade(self, row: GradeRow) -> None:
         self.session.add(row)

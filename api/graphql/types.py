@@ -1,0 +1,659 @@
+"""GraphQL object types. Each wraps a read-model row and resolves the rest through the
+request's loaders (``context.py``), never with a query of its own per item."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from api.graphql.context import Context, Key, today
+from ledger.certificates import build_bundle
+from ledger.custody.derive import share_text
+from ledger.custody.lineage import lineage as lineage_graph
+from ledger.custody.reads import custody_view
+from ledger.grading.evaluate import evaluate
+from ledger.grading.facts import BatchFacts
+from ledger.grading.kinds import stored_ruleset
+from ledger.records import Record as StoredRecord
+from ledger.storage.db import read_session
+from ledger.storage.grading import GradingRepository
+from ledger.storage.repository import Repository
+from ledger.storage.tables import BatchRow, GradeRow, LotRow, ParticipantRow, RulesetRow
+
+GraphInfo = Info[Context, None]
+
+
+@strawberry.enum
+class Direction(Enum):
+    UP = "up"
+    DOWN = "down"
+
+
+@strawberry.type
+class Participant:
+    participant_id: str
+    legal_name: str
+    role: str
+    country: str
+    region: str
+    registered_index: int
+
+    @classmethod
+    def of(cls, row: ParticipantRow) -> Participant:
+        return cls(
+            participant_id=row.participant_id,
+            legal_name=row.legal_name,
+            role=row.role,
+            country=row.country,
+            region=row.region,
+            registered_index=row.registered_index,
+        )
+
+
+@strawberry.type
+class InclusionProof:
+    tree_size: int
+    hashes: list[str]
+
+
+@strawberry.type
+class Record:
+    """A ledger record: the signed statement and where it sits in the Merkle tree."""
+
+    index: int
+    leaf_hash: str
+    integrated_at: str
+    kind: str
+    signer: str
+    statement: JSON
+    signature: str
+
+    @classmethod
+    def of(cls, record: StoredRecord) -> Record:
+        data = record.to_dict()
+        return cls(
+            index=record.index,
+            leaf_hash=record.leaf_hash.hex(),
+            integrated_at=data["integrated_at"],
+            kind=data["statement"]["kind"],
+            signer=data["statement"]["signer"],
+            statement=data["statement"],
+            signature=data["signature"],
+        )
+
+    @strawberry.field(description="Inclusion proof against the latest checkpoint (or tree_size).")
+    def inclusion_proof(self, info: GraphInfo, tree_size: int | None = None) -> InclusionProof:
+        proof = info.context.ledger.inclusion_proof(self.index, tree_size)
+        return InclusionProof(tree_size=proof.tree_size, hashes=[h.hex() for h in proof.hashes])
+
+
+@strawberry.type
+class Checkpoint:
+    origin: str
+    tree_size: int
+    root_hash: str
+    note: str = strawberry.field(description="The C2SP signed note, verifiable offline.")
+
+
+@strawberry.type
+class RuleSet:
+    ruleset_id: str
+    version: str
+    title: str
+    publisher_id: str
+    record_index: int
+    published_at: str
+    illustrative: bool
+    grades: list[str]
+    validity_days: int
+    document: JSON
+
+    @classmethod
+    def of(cls, row: RulesetRow) -> RuleSet:
+        parsed = stored_ruleset(row)
+        return cls(
+            ruleset_id=row.ruleset_id,
+            version=row.version,
+            title=parsed.title,
+            publisher_id=row.publisher_id,
+            record_index=row.record_index,
+            published_at=row.published_at,
+            illustrative=parsed.illustrative,
+            grades=list(parsed.grade_names),
+            validity_days=parsed.validity_days,
+            document=json.loads(row.document),
+        )
+
+
+@strawberry.type
+class CriterionResult:
+    criterion: str
+    path: str
+    value: str
+    threshold: str
+    passed: bool
+
+
+@strawberry.type
+class Grade:
+    record_index: int
+    smelter_id: str
+    batch_id: str
+    rule_set_id: str
+    rule_set_version: str
+    grade: str
+    issuer_id: str
+    issued_at: str
+    expires_on: str
+    evaluation_date: str | None
+    revoked: bool
+    revoked_at_index: int | None
+    revoke_reason: str | None
+    row: strawberry.Private[GradeRow]
+
+    @classmethod
+    def of(cls, row: GradeRow) -> Grade:
+        return cls(
+            record_index=row.record_index,
+            smelter_id=row.smelter_id,
+            batch_id=row.batch_id,
+            rule_set_id=row.ruleset_id,
+            rule_set_version=row.ruleset_version,
+            grade=row.grade,
+            issuer_id=row.issuer_id,
+            issued_at=row.issued_at,
+            expires_on=row.expires_on,
+            evaluation_date=row.evaluation_date,
+            revoked=row.revoked_index is not None,
+            revoked_at_index=row.revoked_index,
+            revoke_reason=row.revoke_reason,
+            row=row,
+        )
+
+    @strawberry.field
+    def expired(self) -> bool:
+        return today() >= self.expires_on
+
+    @strawberry.field
+    async def rule_set(self, info: GraphInfo) -> RuleSet | None:
+        row = await info.context.loaders.rulesets.load((self.rule_set_id, self.rule_set_version))
+        return RuleSet.of(row) if row else None
+
+    @strawberry.field
+    async def issuer(self, info: GraphInfo) -> Participant | None:
+        row = await info.context.loaders.participants.load(self.issuer_id)
+        return Participant.of(row) if row else None
+
+    @strawberry.field(
+        description="This grade's criteria re-evaluated on the facts it was issued on."
+    )
+    async def criteria(self, info: GraphInfo) -> list[CriterionResult]:
+        ruleset_row = await info.context.loaders.rulesets.load(
+            (self.rule_set_id, self.rule_set_version)
+        )
+        facts = BatchFacts.from_dict(json.loads(self.row.facts))
+        result = evaluate(stored_ruleset(ruleset_row), facts)
+        issued = next(item for item in result.grades if item.grade == self.grade)
+        return [CriterionResult(**row.to_dict()) for row in issued.criteria]
+
+    @strawberry.field
+    def certificate(self) -> Certificate:
+        return Certificate(grade_index=self.record_index)
+
+
+@strawberry.type
+class Certificate:
+    grade_index: int
+
+    @strawberry.field(
+        description="The self-contained bundle; verify it with verifyCertificate "
+        "or offline with `alu-ledger certificate verify`."
+    )
+    def bundle(self, info: GraphInfo) -> JSON:
+        return build_bundle(info.context.ledger, self.grade_index)
+
+    @strawberry.field
+    async def grade(self, info: GraphInfo) -> Grade | None:
+        with read_session(info.context.engine) as session:
+            row = GradingRepository(session).grade(self.grade_index)
+        return Grade.of(row) if row else None
+
+
+@strawberry.type
+class CertificateVerdict:
+    status: str
+    valid: bool
+    reasons: list[str]
+    tree_size: int | None
+    grade: JSON | None
+
+
+@strawberry.type
+class RecycledContent:
+    pre_consumer: str
+    post_consumer: str
+    total: str
+
+
+@strawberry.type
+class ElectricitySource:
+    source: str
+    kwh: int
+    grid_region: str | None
+    certificate_scheme: str | None
+    certificate: JSON | None
+
+
+@strawberry.type
+class Footprint:
+    """kg CO2e per tonne. A registered batch has declared and computed values; a lot made
+    by a transform has only the derived one (``kg_co2e_per_t`` with basis ``derived``)."""
+
+    kg_co2e_per_t: int
+    basis: str
+    declared_kg_co2e_per_t: int | None
+    declared_boundary: str | None
+    computed_kg_co2e_per_t: int | None
+    computed_scope1_2_kg_co2e_per_t: int | None
+    check: str | None
+    breakdown: JSON | None
+
+
+@strawberry.type
+class Evidence:
+    sha256: str
+    media_type: str
+    description: str | None
+
+
+@strawberry.type
+class CustodyEvent:
+    record_index: int
+    kind: str
+    role: str
+    mass_kg: int | None
+    counterpart: str | None
+    detail: JSON | None
+
+
+@strawberry.type
+class GradeRef:
+    record_index: int
+    rule_set_id: str
+    rule_set_version: str
+    grade: str
+    issuer_id: str
+    expires_on: str
+
+
+@strawberry.type
+class LineageNode:
+    smelter_id: str
+    batch_id: str
+    origin: str
+    created_index: int
+    holder_id: str
+    mass_kg: int
+    available_kg: int
+    product_form: str
+    footprint_kg_co2e_per_t: int
+    footprint_basis: str
+    recycled_content: RecycledContent
+    renewable_share: str
+    grades: list[GradeRef]
+    depth: int | None
+
+
+@strawberry.type
+class LineageEdge:
+    parent_smelter_id: str
+    parent_batch_id: str
+    child_smelter_id: str
+    child_batch_id: str
+    mass_kg: int
+    operation: str
+    record_index: int
+    fraction: str
+
+
+@strawberry.type
+class GradedShare:
+    rule_set_id: str
+    rule_set_version: str
+    grade: str
+    share: str
+    graded_kg: int
+
+
+@strawberry.type
+class SmelterShare:
+    smelter_id: str
+    share: str
+    kg: int
+
+
+@strawberry.type
+class ClaimSummary:
+    """What a lot's metal is made of, by the proportional (mass-balance) rule."""
+
+    mass_kg: int
+    footprint_kg_co2e_per_t: int
+    footprint_basis: str
+    graded: list[GradedShare]
+    recycled_pre: str
+    recycled_post: str
+    recycled_total: str
+    renewable_electricity_share: str
+    smelters: list[SmelterShare]
+    metal: JSON
+
+
+@strawberry.type
+class Lineage:
+    direction: Direction
+    depth: int
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+    truncated: bool
+    claim_summary: ClaimSummary | None
+
+
+@strawberry.type
+class Batch:
+    """A registered batch, or a lot made from batches (split, transferred, transformed).
+
+    Registration fields (alloy, period, route, electricity, activity data...) are null for
+    lots that no smelter registered. ``activityData`` and ``evidence`` are null unless the
+    reader is the batch's smelter, an accredited evaluation centre, an auditor or the operator.
+    """
+
+    smelter_id: str
+    batch_id: str
+    row: strawberry.Private[BatchRow | None]
+    lot: strawberry.Private[LotRow | None]
+
+    @property
+    def key(self) -> Key:
+        return (self.smelter_id, self.batch_id)
+
+    @strawberry.field
+    def registered(self) -> bool:
+        return self.row is not None
+
+    @strawberry.field
+    async def mass_kg(self, info: GraphInfo) -> int:
+        return self.row.mass_kg if self.row else (await self._lot(info)).mass_kg
+
+    @strawberry.field
+    async def product_form(self, info: GraphInfo) -> str:
+        return self.row.product_form if self.row else (await self._lot(info)).product_form
+
+    @strawberry.field
+    def alloy(self) -> str | None:
+        return self.row.alloy if self.row else None
+
+    @strawberry.field
+    def route(self) -> str | None:
+        return self.row.route if self.row else None
+
+    @strawberry.field
+    def period_start(self) -> str | None:
+        return self.row.period_start if self.row else None
+
+    @strawberry.field
+    def period_end(self) -> str | None:
+        return self.row.period_end if self.row else None
+
+    @strawberry.field
+    def region(self) -> str | None:
+        return self.row.region if self.row else None
+
+    @strawberry.field
+    def site(self) -> str | None:
+        return self.row.site if self.row else None
+
+    @strawberry.field
+    async def holder_id(self, info: GraphInfo) -> str | None:
+        lot = await self._lot(info)
+        return lot.holder_id if lot else None
+
+    @strawberry.field
+    async def holder(self, info: GraphInfo) -> Participant | None:
+        holder_id = await self.holder_id(info)
+        row = await info.context.loaders.participants.load(holder_id) if holder_id else None
+        return Participant.of(row) if row else None
+
+    @strawberry.field
+    async def available_kg(self, info: GraphInfo) -> int | None:
+        lot = await self._lot(info)
+        return lot.available_kg if lot else None
+
+    @strawberry.field
+    async def recycled_content(self, info: GraphInfo) -> RecycledContent:
+        if self.row is not None:
+            derived = json.loads(self.row.derived)
+            return RecycledContent(
+                pre_consumer=derived["recycled_content_pre_consumer"],
+                post_consumer=derived["recycled_content_post_consumer"],
+                total=derived["recycled_content_total"],
+            )
+        lot = await self._lot(info)
+        pre, post = Decimal(lot.recycled_pre_share), Decimal(lot.recycled_post_share)
+        return RecycledContent(
+            pre_consumer=share_text(pre),
+            post_consumer=share_text(post),
+            total=share_text(pre + post),
+        )
+
+    @strawberry.field(description="Certificate-backed renewable electricity share (4 places).")
+    async def renewable_share(self, info: GraphInfo) -> str | None:
+        if self.row is not None:
+            return json.loads(self.row.derived)["renewable_share"]
+        return share_text(Decimal((await self._lot(info)).renewable_share))
+
+    @strawberry.field
+    async def electricity(self, info: GraphInfo) -> list[ElectricitySource]:
+        payload = await self._payload(info)
+        return [_source(item) for item in payload.get("electricity", [])] if payload else []
+
+    @strawberry.field
+    async def footprint(self, info: GraphInfo) -> Footprint:
+        if self.row is None:
+            lot = await self._lot(info)
+            derivation = json.loads(lot.derivation) if lot.derivation else None
+            return Footprint(
+                kg_co2e_per_t=lot.footprint_kg_co2e_per_t,
+                basis=lot.footprint_basis,
+                declared_kg_co2e_per_t=None,
+                declared_boundary=None,
+                computed_kg_co2e_per_t=None,
+                computed_scope1_2_kg_co2e_per_t=None,
+                check=None,
+                breakdown=derivation,
+            )
+        row = self.row
+        computed = json.loads(row.footprint) if row.footprint else None
+        lot = await self._lot(info)
+        return Footprint(
+            kg_co2e_per_t=lot.footprint_kg_co2e_per_t if lot else row.declared_kg_co2e_per_t,
+            basis=lot.footprint_basis if lot else "declared",
+            declared_kg_co2e_per_t=row.declared_kg_co2e_per_t,
+            declared_boundary=row.declared_boundary,
+            computed_kg_co2e_per_t=row.computed_kg_co2e_per_t,
+            computed_scope1_2_kg_co2e_per_t=row.computed_scope1_2_kg_co2e_per_t,
+            check=row.footprint_check,
+            breakdown=computed["breakdown"] if computed else None,
+        )
+
+    @strawberry.field(
+        description="Restricted: the batch's smelter, accredited centres, "
+        "auditors and the operator; null for everyone else."
+    )
+    async def activity_data(self, info: GraphInfo) -> JSON | None:
+        if not info.context.may_see_activity_data(self.smelter_id):
+            return None
+        payload = await self._payload(info)
+        return payload.get("activity_data") if payload else None
+
+    @strawberry.field(description="Restricted like activityData: digests of evidence documents.")
+    async def evidence(self, info: GraphInfo) -> list[Evidence] | None:
+        if not info.context.may_see_activity_data(self.smelter_id):
+            return None
+        payload = await self._payload(info)
+        return [
+            Evidence(
+                sha256=e["sha256"], media_type=e["media_type"], description=e.get("description")
+            )
+            for e in (payload or {}).get("evidence", [])
+        ]
+
+    @strawberry.field
+    async def grades(self, info: GraphInfo) -> list[Grade]:
+        return [Grade.of(row) for row in await info.context.loaders.grades.load(self.key)]
+
+    @strawberry.field(description="Certificates of this batch's grades that are not revoked.")
+    async def certificates(self, info: GraphInfo) -> list[Certificate]:
+        rows = await info.context.loaders.grades.load(self.key)
+        return [
+            Certificate(grade_index=row.record_index) for row in rows if row.revoked_index is None
+        ]
+
+    @strawberry.field(description="Every transfer, split and transform that touched it.")
+    def custody_history(self, info: GraphInfo) -> list[CustodyEvent]:
+        view = custody_view(info.context.engine, self.smelter_id, self.batch_id)
+        return [CustodyEvent(**event) for event in view["history"]]
+
+    @strawberry.field
+    def lineage(
+        self, info: GraphInfo, direction: Direction = Direction.UP, depth: int = 5
+    ) -> Lineage:
+        graph = lineage_graph(
+            info.context.engine, self.smelter_id, self.batch_id, direction.value, depth
+        )
+        return _lineage(graph, direction)
+
+    @strawberry.field
+    async def record(self, info: GraphInfo) -> Record | None:
+        index = self.row.record_index if self.row else (await self._lot(info)).created_index
+        stored = await info.context.loaders.records.load(index)
+        return Record.of(stored) if stored else None
+
+    async def _lot(self, info: GraphInfo) -> LotRow | None:
+        if self.lot is None:
+            self.lot = await info.context.loaders.lots.load(self.key)
+        return self.lot
+
+    async def _payload(self, info: GraphInfo) -> dict[str, Any] | None:
+        if self.row is None:
+            return None
+        stored = await info.context.loaders.records.load(self.row.record_index)
+        return stored.statement["payload"]
+
+
+def _source(item: dict[str, Any]) -> ElectricitySource:
+    certificate = item.get("certificate")
+    return ElectricitySource(
+        source=item["type"],
+        kwh=item["kwh"],
+        grid_region=item.get("grid_region"),
+        certificate_scheme=certificate["scheme"] if certificate else None,
+        certificate=certificate,
+    )
+
+
+def _lineage(graph: dict[str, Any], direction: Direction) -> Lineage:
+    summary = graph.get("claim_summary")
+    return Lineage(
+        direction=direction,
+        depth=graph["depth"],
+        nodes=[_node(node) for node in graph["nodes"]],
+        edges=[_edge(edge) for edge in graph["edges"]],
+        truncated=graph.get("truncated", False),
+        claim_summary=_summary(summary) if summary else None,
+    )
+
+
+def _node(node: dict[str, Any]) -> LineageNode:
+    recycled = node["recycled_content"]
+    return LineageNode(
+        smelter_id=node["ns"],
+        batch_id=node["batch_id"],
+        origin=node["origin"],
+        created_index=node["created_index"],
+        holder_id=node["holder_id"],
+        mass_kg=node["mass_kg"],
+        available_kg=node["available_kg"],
+        product_form=node["product_form"],
+        footprint_kg_co2e_per_t=node["footprint"]["kg_co2e_per_t"],
+        footprint_basis=node["footprint"]["basis"],
+        recycled_content=RecycledContent(
+            pre_consumer=recycled["pre_consumer"],
+            post_consumer=recycled["post_consumer"],
+            total=recycled["total"],
+        ),
+        renewable_share=node["renewable_share"],
+        grades=[
+            GradeRef(
+                record_index=g["record_index"],
+                rule_set_id=g["ruleset_id"],
+                rule_set_version=g["ruleset_version"],
+                grade=g["grade"],
+                issuer_id=g["issuer_id"],
+                expires_on=g["expires_on"],
+            )
+            for g in node["grades"]
+        ],
+        depth=node.get("depth"),
+    )
+
+
+def _edge(edge: dict[str, Any]) -> LineageEdge:
+    return LineageEdge(
+        parent_smelter_id=edge["parent"]["ns"],
+        parent_batch_id=edge["parent"]["batch_id"],
+        child_smelter_id=edge["child"]["ns"],
+        child_batch_id=edge["child"]["batch_id"],
+        mass_kg=edge["mass_kg"],
+        operation=edge["operation"],
+        record_index=edge["record_index"],
+        fraction=edge["fraction"],
+    )
+
+
+def _summary(summary: dict[str, Any]) -> ClaimSummary:
+    recycled = summary["recycled_content"]
+    return ClaimSummary(
+        mass_kg=summary["mass_kg"],
+        footprint_kg_co2e_per_t=summary["footprint"]["kg_co2e_per_t"],
+        footprint_basis=summary["footprint"]["basis"],
+        graded=[
+            GradedShare(
+                rule_set_id=g["ruleset_id"],
+                rule_set_version=g["ruleset_version"],
+                grade=g["grade"],
+                share=g["share"],
+                graded_kg=g["graded_kg"],
+            )
+            for g in summary["graded"]
+        ],
+        recycled_pre=recycled["pre_consumer"],
+        recycled_post=recycled["post_consumer"],
+        recycled_total=recycled["total"],
+        renewable_electricity_share=summary["renewable_electricity_share"],
+        smelters=[SmelterShare(**s) for s in summary["smelters"]],
+        metal=summary["metal"],
+    )
+
+
+def checkpoint_of(ledger: Any) -> Checkpoint:
+    with read_session(ledger.engine) as session:
+        row = Repository(session).latest_checkpoint()
+    return Checkpoint(
+        origin=ledger.origin, tree_size=row.size, root_hash=bytes(row.root).hex(), note=row.note
+    )
