@@ -25,8 +25,10 @@ from ledger.settings import Settings
 from ledger.storage.batches import BatchRepository
 from ledger.storage.db import read_session
 from ledger.storage.repository import Repository
+from ledger.tokens import issue_token
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "scripts" / "demo"
+DEMO_BUYER = "foshan-extrusion"
 
 
 def demo_file(name: str) -> Any:
@@ -45,8 +47,18 @@ def load_demo(ledger: Ledger, settings: Settings, keys_dir: Path) -> list[str]:
     grading = demo_file("grading.json")
     lines += load_grading_demo(ledger, grading, operator_key, participant_keys[grading["centre"]])
     lines += load_custody_demo(ledger, participant_keys)
+    lines.append(_buyer_token(ledger, keys_dir))
     lines.append(f"ledger size {ledger.tree_size()}; demo keys in {keys_dir}")
     return lines
+
+
+def _buyer_token(ledger: Ledger, keys_dir: Path) -> str:
+    """An API token for the demo buyer, so GraphiQL can be tried at once (issued once)."""
+    path = keys_dir / f"{DEMO_BUYER}.token"
+    if not path.exists():
+        path.write_text(issue_token(ledger.engine, DEMO_BUYER, label="demo").token + "\n")
+        path.chmod(0o600)
+    return f"GraphQL token of {DEMO_BUYER} (Authorization: Bearer ...) in {path}"
 
 
 def _register_participants(

@@ -28,6 +28,7 @@ from ledger.storage.batches import BatchFilter
 from ledger.storage.db import read_session
 from ledger.storage.grading import GradingRepository
 from ledger.storage.repository import Repository
+from ledger.tokens import authenticate
 from tests.support import CliLedger
 
 PARTICIPANTS = demo_file("participants.json")
@@ -86,7 +87,7 @@ def test_the_demo_registers_every_participant_and_batch(demo: Demo, ledger: Ledg
 
 
 def test_each_participant_gets_a_pem_key_the_ledger_knows(demo: Demo, ledger: Ledger) -> None:
-    pems = sorted(path.name for path in demo.keys_dir.iterdir())
+    pems = sorted(path.name for path in demo.keys_dir.glob("*.pem"))
     assert pems == sorted(f"{p['participant_id']}.pem" for p in PARTICIPANTS)
     with read_session(ledger.engine) as session:
         repo = Repository(session)
@@ -187,3 +188,9 @@ def test_demo_certificates_verify_offline_with_the_cli(demo: Demo, ledger: Ledge
     result = demo.run("certificate", "verify", tampered_file, "--log-key", ledger.verifier_key)
     assert result.exit_code == 1
     assert result.stdout.startswith("invalid: records.batch: record ")
+
+
+def test_the_demo_buyer_gets_a_graphql_token(demo: Demo, ledger: Ledger) -> None:
+    token = (demo.keys_dir / "foshan-extrusion.token").read_text().strip()
+    assert authenticate(ledger.engine, token).participant_id == "foshan-extrusion"
+    assert "GraphQL token of foshan-extrusion" in demo.first_run.stdout
