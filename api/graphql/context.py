@@ -1,9 +1,10 @@
 """Per-request GraphQL context: who is asking, and batched loaders over the ledger.
 
-Every loader turns the keys one GraphQL execution asks for into one query (strawberry
-``DataLoader``), so a page of 50 batches with grades, records and holders costs a fixed
-number of statements however many batches it holds. Loaders live for one request only:
-nothing is cached across requests, so a reader never sees stale grades.
+Batches are read page-wise by ``types.load_batches`` (rows, lots, grades and records of a
+whole page in four queries); what hangs off them (issuers, rule sets) goes through the
+strawberry ``DataLoader``s here, which turn the keys one execution asks for into one
+query. So a page costs a fixed number of statements however many batches it holds.
+Loaders live for one request only: a reader never sees stale grades.
 
 Queries are synchronous SQLAlchemy calls made from the event loop; each is one indexed
 statement of a few milliseconds, which keeps this simpler than a thread hop per batch.
@@ -21,13 +22,10 @@ from strawberry.fastapi import BaseContext
 
 from ledger.errors import LedgerError, SignatureError
 from ledger.log import Ledger
-from ledger.records import Record
-from ledger.storage.batches import BatchRepository
-from ledger.storage.custody import CustodyRepository
 from ledger.storage.db import read_session
 from ledger.storage.grading import GradingRepository
 from ledger.storage.repository import Repository
-from ledger.storage.tables import BatchRow, GradeRow, LotRow, ParticipantRow, RulesetRow
+from ledger.storage.tables import ParticipantRow, RulesetRow
 from ledger.tokens import Viewer, authenticate
 from ledger.visibility import may_see_activity_data
 
@@ -43,40 +41,12 @@ class Loaders:
     """One DataLoader per kind of row the schema resolves."""
 
     engine: Engine
-    batches: DataLoader[Key, BatchRow | None] = field(init=False)
-    lots: DataLoader[Key, LotRow | None] = field(init=False)
-    grades: DataLoader[Key, list[GradeRow]] = field(init=False)
-    records: DataLoader[int, Record | None] = field(init=False)
     participants: DataLoader[str, ParticipantRow | None] = field(init=False)
     rulesets: DataLoader[Key, RulesetRow | None] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batches = DataLoader(self._batches)
-        self.lots = DataLoader(self._lots)
-        self.grades = DataLoader(self._grades)
-        self.records = DataLoader(self._records)
         self.participants = DataLoader(self._participants)
         self.rulesets = DataLoader(self._rulesets)
-
-    async def _batches(self, keys: Sequence[Key]) -> list[BatchRow | None]:
-        with read_session(self.engine) as session:
-            found = BatchRepository(session).get_many(keys)
-        return [found.get(key) for key in keys]
-
-    async def _lots(self, keys: Sequence[Key]) -> list[LotRow | None]:
-        with read_session(self.engine) as session:
-            found = CustodyRepository(session).lots_by_key(keys)
-        return [found.get(key) for key in keys]
-
-    async def _grades(self, keys: Sequence[Key]) -> list[list[GradeRow]]:
-        with read_session(self.engine) as session:
-            found = GradingRepository(session).grades_of_many(keys)
-        return [found[key] for key in keys]
-
-    async def _records(self, indexes: Sequence[int]) -> list[Record | None]:
-        with read_session(self.engine) as session:
-            found = Repository(session).records(indexes)
-        return [found.get(index) for index in indexes]
 
     async def _participants(self, ids: Sequence[str]) -> list[ParticipantRow | None]:
         with read_session(self.engine) as session:

@@ -13,7 +13,13 @@ from decimal import Decimal, InvalidOperation
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.scalars import JSON
@@ -30,6 +36,7 @@ from api.graphql.types import (
     Record,
     RuleSet,
     checkpoint_of,
+    load_batches,
 )
 from ledger.batches.reads import decode_cursor, encode_cursor
 from ledger.batches.registration import footprint_tolerance
@@ -116,14 +123,9 @@ class BatchConnection:
 @strawberry.type
 class Query:
     @strawberry.field(description="A registered batch or a lot, by namespace and id.")
-    async def batch(self, info: GraphInfo, smelter_id: str, batch_id: str) -> Batch | None:
+    def batch(self, info: GraphInfo, smelter_id: str, batch_id: str) -> Batch | None:
         info.context.require_reader()
-        key = (smelter_id, batch_id)
-        row = await info.context.loaders.batches.load(key)
-        lot = await info.context.loaders.lots.load(key)
-        if row is None and lot is None:
-            return None
-        return Batch(smelter_id=smelter_id, batch_id=batch_id, row=row, lot=lot)
+        return load_batches(info.context.engine, [(smelter_id, batch_id)])[0]
 
     @strawberry.field(description="Registered batches in ledger order (Relay-style pages).")
     def batches(
@@ -140,12 +142,11 @@ class Query:
         with read_session(info.context.engine) as session:
             rows = BatchRepository(session).page(where, decode_cursor(after), first + 1)
         page = rows[:first]
+        keys = [(row.smelter_id, row.batch_id) for row in page]
+        nodes = load_batches(info.context.engine, keys, page)
         edges = [
-            BatchEdge(
-                cursor=encode_cursor(row.record_index),
-                node=Batch(smelter_id=row.smelter_id, batch_id=row.batch_id, row=row, lot=None),
-            )
-            for row in page
+            BatchEdge(cursor=encode_cursor(row.record_index), node=node)
+            for row, node in zip(page, nodes, strict=True)
         ]
         end = edges[-1].cursor if edges else None
         return BatchConnection(
@@ -227,6 +228,10 @@ schema = LedgerSchema(
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_introspection),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        # Buyers' systems send the same few queries again and again: parse and validate
+        # each text once (the limits above are validation rules, so they stay enforced).
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
         LedgerErrorCodes,
     ],
 )

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from sqlalchemy import Engine
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -21,6 +22,8 @@ from ledger.grading.evaluate import evaluate
 from ledger.grading.facts import BatchFacts
 from ledger.grading.kinds import stored_ruleset
 from ledger.records import Record as StoredRecord
+from ledger.storage.batches import BatchRepository
+from ledger.storage.custody import CustodyRepository
 from ledger.storage.db import read_session
 from ledger.storage.grading import GradingRepository
 from ledger.storage.repository import Repository
@@ -371,28 +374,29 @@ class Batch:
     Registration fields (alloy, period, route, electricity, activity data...) are null for
     lots that no smelter registered. ``activityData`` and ``evidence`` are null unless the
     reader is the batch's smelter, an accredited evaluation centre, an auditor or the operator.
+    Built by ``load_batches``, which reads everything the fields need for a whole page at
+    once, so the fields themselves never query.
     """
 
     smelter_id: str
     batch_id: str
     row: strawberry.Private[BatchRow | None]
     lot: strawberry.Private[LotRow | None]
-
-    @property
-    def key(self) -> Key:
-        return (self.smelter_id, self.batch_id)
+    grade_rows: strawberry.Private[list[GradeRow]]
+    stored: strawberry.Private[StoredRecord | None]
+    payload: strawberry.Private[dict[str, Any] | None]
 
     @strawberry.field
     def registered(self) -> bool:
         return self.row is not None
 
     @strawberry.field
-    async def mass_kg(self, info: GraphInfo) -> int:
-        return self.row.mass_kg if self.row else (await self._lot(info)).mass_kg
+    def mass_kg(self) -> int:
+        return self.row.mass_kg if self.row else self.lot.mass_kg
 
     @strawberry.field
-    async def product_form(self, info: GraphInfo) -> str:
-        return self.row.product_form if self.row else (await self._lot(info)).product_form
+    def product_form(self) -> str:
+        return self.row.product_form if self.row else self.lot.product_form
 
     @strawberry.field
     def alloy(self) -> str | None:
@@ -419,23 +423,22 @@ class Batch:
         return self.row.site if self.row else None
 
     @strawberry.field
-    async def holder_id(self, info: GraphInfo) -> str | None:
-        lot = await self._lot(info)
-        return lot.holder_id if lot else None
+    def holder_id(self) -> str | None:
+        return self.lot.holder_id if self.lot else None
 
     @strawberry.field
     async def holder(self, info: GraphInfo) -> Participant | None:
-        holder_id = await self.holder_id(info)
-        row = await info.context.loaders.participants.load(holder_id) if holder_id else None
+        if self.lot is None:
+            return None
+        row = await info.context.loaders.participants.load(self.lot.holder_id)
         return Participant.of(row) if row else None
 
     @strawberry.field
-    async def available_kg(self, info: GraphInfo) -> int | None:
-        lot = await self._lot(info)
-        return lot.available_kg if lot else None
+    def available_kg(self) -> int | None:
+        return self.lot.available_kg if self.lot else None
 
     @strawberry.field
-    async def recycled_content(self, info: GraphInfo) -> RecycledContent:
+    def recycled_content(self) -> RecycledContent:
         if self.row is not None:
             derived = json.loads(self.row.derived)
             return RecycledContent(
@@ -443,8 +446,7 @@ class Batch:
                 post_consumer=derived["recycled_content_post_consumer"],
                 total=derived["recycled_content_total"],
             )
-        lot = await self._lot(info)
-        pre, post = Decimal(lot.recycled_pre_share), Decimal(lot.recycled_post_share)
+        pre, post = Decimal(self.lot.recycled_pre_share), Decimal(self.lot.recycled_post_share)
         return RecycledContent(
             pre_consumer=share_text(pre),
             post_consumer=share_text(post),
@@ -452,20 +454,19 @@ class Batch:
         )
 
     @strawberry.field(description="Certificate-backed renewable electricity share (4 places).")
-    async def renewable_share(self, info: GraphInfo) -> str | None:
+    def renewable_share(self) -> str | None:
         if self.row is not None:
             return json.loads(self.row.derived)["renewable_share"]
-        return share_text(Decimal((await self._lot(info)).renewable_share))
+        return share_text(Decimal(self.lot.renewable_share))
 
     @strawberry.field
-    async def electricity(self, info: GraphInfo) -> list[ElectricitySource]:
-        payload = await self._payload(info)
-        return [_source(item) for item in payload.get("electricity", [])] if payload else []
+    def electricity(self) -> list[ElectricitySource]:
+        return [_source(item) for item in (self.payload or {}).get("electricity", [])]
 
     @strawberry.field
-    async def footprint(self, info: GraphInfo) -> Footprint:
-        if self.row is None:
-            lot = await self._lot(info)
+    def footprint(self) -> Footprint:
+        lot, row = self.lot, self.row
+        if row is None:
             derivation = json.loads(lot.derivation) if lot.derivation else None
             return Footprint(
                 kg_co2e_per_t=lot.footprint_kg_co2e_per_t,
@@ -477,9 +478,7 @@ class Batch:
                 check=None,
                 breakdown=derivation,
             )
-        row = self.row
         computed = json.loads(row.footprint) if row.footprint else None
-        lot = await self._lot(info)
         return Footprint(
             kg_co2e_per_t=lot.footprint_kg_co2e_per_t if lot else row.declared_kg_co2e_per_t,
             basis=lot.footprint_basis if lot else "declared",
@@ -495,33 +494,32 @@ class Batch:
         description="Restricted: the batch's smelter, accredited centres, "
         "auditors and the operator; null for everyone else."
     )
-    async def activity_data(self, info: GraphInfo) -> JSON | None:
-        if not info.context.may_see_activity_data(self.smelter_id):
+    def activity_data(self, info: GraphInfo) -> JSON | None:
+        if self.payload is None or not info.context.may_see_activity_data(self.smelter_id):
             return None
-        payload = await self._payload(info)
-        return payload.get("activity_data") if payload else None
+        return self.payload.get("activity_data")
 
     @strawberry.field(description="Restricted like activityData: digests of evidence documents.")
-    async def evidence(self, info: GraphInfo) -> list[Evidence] | None:
+    def evidence(self, info: GraphInfo) -> list[Evidence] | None:
         if not info.context.may_see_activity_data(self.smelter_id):
             return None
-        payload = await self._payload(info)
         return [
             Evidence(
                 sha256=e["sha256"], media_type=e["media_type"], description=e.get("description")
             )
-            for e in (payload or {}).get("evidence", [])
+            for e in (self.payload or {}).get("evidence", [])
         ]
 
     @strawberry.field
-    async def grades(self, info: GraphInfo) -> list[Grade]:
-        return [Grade.of(row) for row in await info.context.loaders.grades.load(self.key)]
+    def grades(self) -> list[Grade]:
+        return [Grade.of(row) for row in self.grade_rows]
 
     @strawberry.field(description="Certificates of this batch's grades that are not revoked.")
-    async def certificates(self, info: GraphInfo) -> list[Certificate]:
-        rows = await info.context.loaders.grades.load(self.key)
+    def certificates(self) -> list[Certificate]:
         return [
-            Certificate(grade_index=row.record_index) for row in rows if row.revoked_index is None
+            Certificate(grade_index=row.record_index)
+            for row in self.grade_rows
+            if row.revoked_index is None
         ]
 
     @strawberry.field(description="Every transfer, split and transform that touched it.")
@@ -539,21 +537,48 @@ class Batch:
         return _lineage(graph, direction)
 
     @strawberry.field
-    async def record(self, info: GraphInfo) -> Record | None:
-        index = self.row.record_index if self.row else (await self._lot(info)).created_index
-        stored = await info.context.loaders.records.load(index)
-        return Record.of(stored) if stored else None
+    def record(self) -> Record | None:
+        return Record.of(self.stored) if self.stored else None
 
-    async def _lot(self, info: GraphInfo) -> LotRow | None:
-        if self.lot is None:
-            self.lot = await info.context.loaders.lots.load(self.key)
-        return self.lot
 
-    async def _payload(self, info: GraphInfo) -> dict[str, Any] | None:
-        if self.row is None:
-            return None
-        stored = await info.context.loaders.records.load(self.row.record_index)
-        return stored.statement["payload"]
+def load_batches(
+    engine: Engine, keys: list[Key], rows: list[BatchRow] | None = None
+) -> list[Batch | None]:
+    """Batches (or lots) for ``keys`` with everything their fields need, in one session:
+    a fixed number of queries for a whole page. ``rows``: the batch rows, if already read."""
+    with read_session(engine) as session:
+        found = (
+            {(r.smelter_id, r.batch_id): r for r in rows}
+            if rows is not None
+            else BatchRepository(session).get_many(keys)
+        )
+        lots = CustodyRepository(session).lots_by_key(keys)
+        grades = GradingRepository(session).grades_of_many(keys)
+        indexes = {
+            key: found[key].record_index if key in found else lots[key].created_index
+            for key in keys
+            if key in found or key in lots
+        }
+        records = Repository(session).records(indexes.values())
+    batches: list[Batch | None] = []
+    for key in keys:
+        if key not in indexes:
+            batches.append(None)
+            continue
+        stored = records.get(indexes[key])
+        row = found.get(key)
+        batches.append(
+            Batch(
+                smelter_id=key[0],
+                batch_id=key[1],
+                row=row,
+                lot=lots.get(key),
+                grade_rows=grades[key],
+                stored=stored,
+                payload=stored.statement["payload"] if stored is not None and row else None,
+            )
+        )
+    return batches
 
 
 def _source(item: dict[str, Any]) -> ElectricitySource:
