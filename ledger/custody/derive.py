@@ -40,6 +40,7 @@ from ledger.custody.payloads import (
     TransformPayload,
 )
 from ledger.errors import InvalidError
+from ledger.footprint.calculator import check_fuel
 from ledger.footprint.factors import FactorTables
 
 SHARE_PLACES: Final = Decimal("0.0001")
@@ -215,19 +216,7 @@ def _electricity_item(
 def _fuel_item(
     fuel: FuelBurnt, position: int, tables: FactorTables
 ) -> tuple[dict[str, Any], Decimal]:
-    where = f"payload.process.fuels[{position}]"
-    if not tables.has("fuels", fuel.fuel):
-        raise InvalidError(
-            f"fuel {fuel.fuel} has no factors in factor table {tables.version}",
-            field=f"{where}.fuel",
-        )
-    unit = tables.data["fuels"][fuel.fuel]["unit"]
-    if fuel.unit != unit:
-        raise InvalidError(
-            f"unit {fuel.unit} does not match the {unit} of {fuel.fuel} in factor table"
-            f" {tables.version}",
-            field=f"{where}.unit",
-        )
+    check_fuel(fuel.fuel, fuel.unit, tables, f"payload.process.fuels[{position}]")
     kg = (
         fuel.amount
         * tables.value("fuels", fuel.fuel, "ncv_gj_per_unit")

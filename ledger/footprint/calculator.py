@@ -283,19 +283,21 @@ def _check_fuels(reg: BatchRegistration, tables: FactorTables) -> None:
     """Every fuel needs a factor, stated in the table's unit."""
     activity = reg.activity_data
     for index, fuel in enumerate(() if activity is None else activity.fuels):
-        field = f"payload.activity_data.fuels[{index}]"
-        if not tables.has("fuels", fuel.fuel):
-            raise InvalidError(
-                f"fuel {fuel.fuel} has no factors in factor table {tables.version}",
-                field=f"{field}.fuel",
-            )
-        unit = tables.data["fuels"][fuel.fuel]["unit"]
-        if fuel.unit != unit:
-            raise InvalidError(
-                f"unit {fuel.unit} does not match the {unit} of {fuel.fuel} in factor table"
-                f" {tables.version}",
-                field=f"{field}.unit",
-            )
+        check_fuel(fuel.fuel, fuel.unit, tables, f"payload.activity_data.fuels[{index}]")
+
+
+def check_fuel(fuel: str, unit: str, tables: FactorTables, field: str) -> None:
+    """Refuse a fuel the factor table does not know, or one given in another unit."""
+    if not tables.has("fuels", fuel):
+        raise InvalidError(
+            f"fuel {fuel} has no factors in factor table {tables.version}", field=f"{field}.fuel"
+        )
+    expected = tables.data["fuels"][fuel]["unit"]
+    if unit != expected:
+        raise InvalidError(
+            f"unit {unit} does not match the {expected} of {fuel} in factor table {tables.version}",
+            field=f"{field}.unit",
+        )
 
 
 DEFAULT_TOLERANCE = Decimal("0.10")
