@@ -323,8 +323,14 @@ def lineage_graph(bench: Bench, roots: list[tuple[str, str, int]]) -> int:
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
-    """Serve ``app`` over HTTP on a free 127.0.0.1 port; yield its base URL (tests/support.py)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """Serve ``app`` over HTTP on a free 127.0.0.1 port; yield its base URL (tests/support.py).
+
+    The socket names IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only when
+    the listening socket's ``proto`` says TCP, as it does for the one ``alu-ledger serve``
+    opens. Created with proto 0 (as tests/support.py does), a response written in two
+    parts waits for the client's delayed ACK (~40 ms on Linux) and that is what gets timed.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -107,7 +107,9 @@ def assert_refused(response: Any, status: int, error: str, field: str) -> dict[s
 @contextmanager
 def serving(ledger: Ledger) -> Iterator[str]:
     """Serve the ledger's API over HTTP on a free 127.0.0.1 port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says TCP; without it responses wait on delayed ACKs (~40 ms).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
