@@ -15,18 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from _benchkit import machine, scratch_postgres
 
 from ledger import keys, statements
 from ledger.audit import Auditor
@@ -140,33 +137,14 @@ def sqlite_figures(
 
 
 def postgres_figures(pg_url: str, records: int, single: int) -> dict:
-    name = f"alu_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            ledger, key = new_ledger(url, Path(tmp))
-            figures = {
-                "append_single_per_s": round(single_appends_per_second(ledger, key, single)),
-                "append_bulk_per_s": round(grow(ledger, key, records)),
-            }
-            ledger.engine.dispose()
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(pg_url) as url, tempfile.TemporaryDirectory() as tmp:
+        ledger, key = new_ledger(url, Path(tmp))
+        figures = {
+            "append_single_per_s": round(single_appends_per_second(ledger, key, single)),
+            "append_bulk_per_s": round(grow(ledger, key, records)),
+        }
+        ledger.engine.dispose()
     return figures
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-    }
 
 
 def main() -> None:

@@ -31,23 +31,19 @@ import copy
 import gc
 import json
 import os
-import socket
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
-from bench_lineage import machine, remelt, timings_ms
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
+from _benchkit import machine, scratch_postgres, timings_ms
+from bench_lineage import remelt
+from sqlalchemy import event
 
+from api.local_server import serving
 from ledger import keys, statements
 from ledger.batches.serials import split_serial
 from ledger.bootstrap import init_ledger
@@ -321,38 +317,6 @@ def lineage_graph(bench: Bench, roots: list[tuple[str, str, int]]) -> int:
 # --- serving and timing -------------------------------------------------------------------
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve ``app`` over HTTP on a free 127.0.0.1 port; yield its base URL (tests/support.py).
-
-    The socket names IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only when
-    the listening socket's ``proto`` says TCP, as it does for the one ``alu-ledger serve``
-    opens. Created with proto 0 (as tests/support.py does), a response written in two
-    parts waits for the client's delayed ACK (~40 ms on Linux) and that is what gets timed.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive():
-                raise SystemExit("the server thread died while starting")
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-
-
 def ok_json(response: httpx.Response, what: str) -> Any:
     if response.status_code != 200:
         raise SystemExit(f"{what}: HTTP {response.status_code}: {response.text[:2000]}")
@@ -423,13 +387,6 @@ class SqlCount:
         event.remove(self.engine, "before_cursor_execute", self._count)
 
 
-def timed(call: Callable[[], Any], samples: int) -> dict[str, float]:
-    """``WARM_UP`` calls, then ``samples`` timed ones (timings_ms warms up once itself)."""
-    for _ in range(WARM_UP - 1):
-        call()
-    return timings_ms(call, samples)
-
-
 def served_figures(ledger: Ledger, args: argparse.Namespace) -> dict[str, Any]:
     from api.app import create_app
 
@@ -474,7 +431,10 @@ def served_figures(ledger: Ledger, args: argparse.Namespace) -> dict[str, Any]:
                 continue
             statements = {name: counter.of(call) for name, call in calls.items()}
             figures[api] = {
-                **{f"{name}_ms": timed(call, args.samples) for name, call in calls.items()},
+                **{
+                    f"{name}_ms": timings_ms(call, args.samples, warm_up=WARM_UP)
+                    for name, call in calls.items()
+                },
                 "sql_statements_per_request": statements,
                 **figures[api],
             }
@@ -507,18 +467,8 @@ def measure(database_url: str, data_dir: Path, args: argparse.Namespace) -> dict
 
 
 def postgres(pg_url: str, args: argparse.Namespace) -> dict[str, Any]:
-    name = f"alu_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return measure(url, Path(tmp), args)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(pg_url) as url, tempfile.TemporaryDirectory() as tmp:
+        return measure(url, Path(tmp), args)
 
 
 def main() -> None:

@@ -22,17 +22,13 @@ import copy
 import gc
 import json
 import os
-import platform
-import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from _benchkit import machine, scratch_postgres, timings_ms
 
 from ledger import keys, statements
 from ledger.bootstrap import init_ledger
@@ -160,22 +156,6 @@ def remelt(
     return payload
 
 
-def timings_ms(call: Any, samples: int) -> dict[str, float]:
-    call()  # warm up
-    times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return {
-        "p50": round(statistics.median(times), 1),
-        "p99": round(times[min(len(times) - 1, int(len(times) * 0.99))], 1),
-        "max": round(times[-1], 1),
-        "samples": samples,
-    }
-
-
 def measure(database_url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
     result = init_ledger(Settings(data_dir=data_dir, database_url=database_url))
     ledger = result.ledger
@@ -209,33 +189,8 @@ def measure(database_url: str, data_dir: Path, args: argparse.Namespace) -> dict
 
 
 def postgres(pg_url: str, args: argparse.Namespace) -> dict[str, Any]:
-    name = f"alu_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            return measure(url, Path(tmp), args)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        lines = cpuinfo.read_text().splitlines()
-        models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-        cpu = models[0] if models else cpu
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-    }
+    with scratch_postgres(pg_url) as url, tempfile.TemporaryDirectory() as tmp:
+        return measure(url, Path(tmp), args)
 
 
 def main() -> None:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
-import threading
-import time
+import multiprocessing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from typer.testing import CliRunner
 
+from api import local_server
 from api.app import create_app
 from ledger.bootstrap import open_ledger
 from ledger.cli import app
@@ -107,24 +105,32 @@ def assert_refused(response: Any, status: int, error: str, field: str) -> dict[s
 @contextmanager
 def serving(ledger: Ledger) -> Iterator[str]:
     """Serve the ledger's API over HTTP on a free 127.0.0.1 port; yield its base URL."""
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the
-    # listening socket says TCP; without it responses wait on delayed ACKs (~40 ms).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(ledger), log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    with local_server.serving(create_app(ledger)) as url:
+        yield url
+
+
+def race(target: Any, args_by_worker: dict[str, tuple], rounds: int) -> dict[int, dict[str, str]]:
+    """Run ``target(*args, barrier, results)`` in one spawned process per worker; each
+    process puts ``(worker, round, outcome)`` on ``results`` once per round, after meeting
+    the others at ``barrier``. Returns ``{round: {worker: outcome}}``."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(args_by_worker))
+    results = context.Queue()
+    workers = [
+        context.Process(target=target, args=(*args, barrier, results))
+        for args in args_by_worker.values()
+    ]
+    for worker in workers:
+        worker.start()
+    outcomes: dict[int, dict[str, str]] = {}
     try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive(), "the server thread died while starting"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
+        for _ in range(len(workers) * rounds):
+            name, round_, outcome = results.get(timeout=120)
+            outcomes.setdefault(round_, {})[name] = outcome
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+    return outcomes

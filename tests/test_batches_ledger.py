@@ -11,7 +11,6 @@ PostgreSQL; the certificate race between two processes runs on PostgreSQL only.
 
 from __future__ import annotations
 
-import multiprocessing
 import uuid
 from collections.abc import Iterator
 from decimal import ROUND_CEILING, Decimal
@@ -37,7 +36,7 @@ from ledger.storage.batches import BatchFilter
 from ledger.storage.db import read_session
 from ledger.storage.tables import CertificateClaimRow
 from tests.conftest import PG_URL, LedgerEnv, make_env
-from tests.support import OTHER_SMELTER, SMELTER, demo_batch, uncertified
+from tests.support import OTHER_SMELTER, SMELTER, demo_batch, race, uncertified
 
 GEC_PROJECT = "11012019061553087"
 """The 17-digit project part of the synthetic GEC codes below."""
@@ -554,35 +553,9 @@ def test_two_processes_racing_for_one_certificate_cannot_both_claim_it(
 
 def run_race(env: LedgerEnv, database_url: str, key_paths: dict[str, Path]) -> dict:
     """Start one process per smelter; return {round: {smelter: outcome}}."""
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(len(key_paths))
-    results = context.Queue()
-    workers = [
-        context.Process(
-            target=_race_worker,
-            args=(
-                name,
-                str(env.settings.data_dir),
-                database_url,
-                str(path),
-                race_payloads(name, RACE_ROUNDS),
-                barrier,
-                results,
-            ),
-        )
+    data_dir = str(env.settings.data_dir)
+    args = {
+        name: (name, data_dir, database_url, str(path), race_payloads(name, RACE_ROUNDS))
         for name, path in key_paths.items()
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes: dict[int, dict[str, str]] = {}
-    try:
-        for _ in range(len(workers) * RACE_ROUNDS):
-            name, round_, outcome = results.get(timeout=120)
-            outcomes.setdefault(round_, {})[name] = outcome
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.terminate()
-                worker.join()
-    return outcomes
+    }
+    return race(_race_worker, args, RACE_ROUNDS)

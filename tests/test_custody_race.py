@@ -10,7 +10,6 @@ lock, so the second writer always sees what the first took.
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from ledger import keys, statements
 from ledger.errors import ConflictError
 from tests.conftest import LedgerEnv, make_env
 from tests.custody_support import MAKER, SMELTER, available, lot, register_batch, world
+from tests.support import race
 
 ROUNDS = 6
 WORKERS = ("one", "two")
@@ -81,30 +81,9 @@ def _worker(
 
 
 def run_race(env: LedgerEnv, database_url: str, key_path: Path) -> dict[int, dict[str, str]]:
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(len(WORKERS))
-    results = context.Queue()
-    workers = [
-        context.Process(
-            target=_worker,
-            args=(name, str(env.settings.data_dir), database_url, str(key_path), barrier, results),
-        )
-        for name in WORKERS
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes: dict[int, dict[str, str]] = {}
-    try:
-        for _ in range(len(WORKERS) * ROUNDS):
-            name, round_, outcome = results.get(timeout=120)
-            outcomes.setdefault(round_, {})[name] = outcome
-    finally:
-        for worker in workers:
-            worker.join(timeout=30)
-            if worker.is_alive():
-                worker.terminate()
-                worker.join()
-    return outcomes
+    data_dir = str(env.settings.data_dir)
+    args = {name: (name, data_dir, database_url, str(key_path)) for name in WORKERS}
+    return race(_worker, args, ROUNDS)
 
 
 @pytest.mark.postgres
