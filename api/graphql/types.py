@@ -222,7 +222,7 @@ class Certificate:
         return build_bundle(info.context.ledger, self.grade_index)
 
     @strawberry.field
-    async def grade(self, info: GraphInfo) -> Grade | None:
+    def grade(self, info: GraphInfo) -> Grade | None:
         with read_session(info.context.engine) as session:
             row = GradingRepository(session).grade(self.grade_index)
         return Grade.of(row) if row else None
