@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from ledger.errors import MalformedError
 from ledger.log import Ledger
+from ledger.tokens import Viewer, viewer_from_authorization
 
 
 def get_ledger(request: Request) -> Ledger:
@@ -16,6 +17,16 @@ def get_ledger(request: Request) -> Ledger:
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+
+def get_viewer(request: Request) -> Viewer:
+    """Who reads: the participant of a bearer token (the same tokens as GraphQL), or
+    anonymous without one. A token that does not authenticate is refused (401)."""
+    ledger: Ledger = request.app.state.ledger
+    return viewer_from_authorization(ledger.engine, request.headers.get("authorization"))
+
+
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
 def _refuse_constant(name: str) -> Any:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from ledger.batches.registration import RegisterBatch
 from ledger.custody.kinds import custody_kinds
+from ledger.disclosure.grants import disclosure_kinds
 from ledger.documents import AttestDocument
 from ledger.footprint import DEFAULT_TOLERANCE
 from ledger.grading.kinds import grading_kinds
@@ -21,5 +22,6 @@ def default_kinds(footprint_tolerance: Decimal = DEFAULT_TOLERANCE) -> KindRegis
             RegisterBatch(footprint_tolerance),
             *grading_kinds(),
             *custody_kinds(),
+            *disclosure_kinds(),
         ]
     )

@@ -26,8 +26,10 @@ from ledger import keys, statements
 from ledger.audit import Auditor
 from ledger.bootstrap import init_ledger, open_ledger
 from ledger.checkpoints import NoteVerifier
+from ledger.disclosure.sign import sign_statement
 from ledger.errors import LedgerError, MalformedError
 from ledger.settings import Settings
+from ledger.visibility import operator_viewer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 proof_app = typer.Typer(no_args_is_help=True, help="Inclusion and consistency proofs.")
@@ -279,7 +281,7 @@ def submit_statement(
     kind: str, payload: dict[str, Any], key_path: Path, target: Target
 ) -> dict[str, Any]:
     """Sign with the key file and append, locally or through a verifying HTTP client."""
-    signed = statements.sign_new(kind, payload, keys.read_private_key(key_path))
+    signed = sign_statement(kind, payload, keys.read_private_key(key_path))
     if target.server:
         return _submit_remote(signed, target.server, target.log_key)
     appended = open_ledger(settings_for(target.database, target.data_dir)).append(signed)
@@ -405,11 +407,14 @@ def batch_register(
 def batch_show(
     smelter_id: str, batch_id: str, database: Database = None, data_dir: DataDir = None
 ) -> None:
-    """A batch with its derived values, footprints and record."""
+    """A batch with its derived values, footprints and record (read as the operator)."""
     from ledger.batches.reads import get_batch
 
-    ledger = open_ledger(settings_for(database, data_dir))
-    print_json(get_batch(ledger.engine, smelter_id, batch_id))
+    settings = settings_for(database, data_dir)
+    ledger = open_ledger(settings)
+    print_json(
+        get_batch(ledger.engine, operator_viewer(settings.operator_id), smelter_id, batch_id)
+    )
 
 
 @app.command()
@@ -466,18 +471,27 @@ def certificate_verify(
         str, typer.Option(help="The ledger's LEDGER_FOOTPRINT_TOLERANCE")
     ] = "0.10",
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON")] = False,
+    disclosures: Annotated[
+        Path | None,
+        typer.Option(help="The batch record's disclosures (GET /v1/records/N/disclosures)"),
+    ] = None,
 ) -> None:
     """Verify a certificate offline; exit 0 only when the grade is valid.
 
     With --against, also fetch the grade's current bundle and prove the ledger's newer
-    checkpoint consistent with the bundle's (revocations since then show up)."""
+    checkpoint consistent with the bundle's (revocations since then show up). With
+    --disclosures, also check them against the batch record and recompute the grade's
+    facts from the opened values."""
     from ledger.certificates import check_freshness, verify_bundle
+    from ledger.disclosure.format import parse_document
 
     bundle = read_json_file(bundle_file)
     vkey = read_verifier_key_text(log_key)
+    opened = None if disclosures is None else parse_document(read_json_file(disclosures))
     options = {
         "today": _date_option(today, "--today"),
         "footprint_tolerance": _decimal_option(footprint_tolerance, "--footprint-tolerance"),
+        "disclosures": opened,
     }
     if against:
         verdict = check_freshness(bundle, vkey, against, **options)
@@ -662,6 +676,87 @@ def lineage(
 
     ledger = open_ledger(settings_for(database, data_dir))
     print_json(lineage_of(ledger.engine, ns, batch_id, direction, depth))
+
+
+# -- disclosures ------------------------------------------------------------------
+disclosure_app = typer.Typer(
+    no_args_is_help=True,
+    help="Who may read a smelter's confidential values, and the values' disclosures.",
+)
+app.add_typer(disclosure_app, name="disclosure")
+
+
+@disclosure_app.command("grant")
+@refusals_exit
+def disclosure_grant(
+    grantee: Annotated[str, typer.Argument(help="Participant id that may read")],
+    key: KeyFile,
+    batch_id: Annotated[
+        str | None, typer.Option("--batch-id", help="Only this batch (default: all of yours)")
+    ] = None,
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: Server = None,
+    log_key: LogKey = None,
+) -> None:
+    """Let a participant read your batch's (or all your batches') disclosures."""
+    payload: dict[str, Any] = {"grantee_id": grantee}
+    if batch_id is not None:
+        payload["batch_id"] = batch_id
+    submit_and_print("disclosure.grant", payload, key, Target(database, data_dir, server, log_key))
+
+
+@disclosure_app.command("revoke")
+@refusals_exit
+def disclosure_revoke(
+    grant_index: Annotated[int, typer.Argument(help="Record index of the disclosure.grant")],
+    key: KeyFile,
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: Server = None,
+    log_key: LogKey = None,
+) -> None:
+    """End a grant you made."""
+    payload = {"grant_index": grant_index}
+    submit_and_print("disclosure.revoke", payload, key, Target(database, data_dir, server, log_key))
+
+
+@disclosure_app.command("get")
+@refusals_exit
+def disclosure_get(
+    index: Annotated[int, typer.Argument(help="Record index (e.g. of a batch.register)")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
+    server: Annotated[str | None, typer.Option(help="Fetch from this ledger URL")] = None,
+    token: Annotated[
+        str | None, typer.Option(help="API token for --server (or LEDGER_API_TOKEN)")
+    ] = None,
+    database: Database = None,
+    data_dir: DataDir = None,
+) -> None:
+    """A record's disclosures, for `certificate verify --disclosures` (from the database as
+    the operator, or from a server with your API token)."""
+    if server:
+        from ledger.client import fetch_json
+
+        document = fetch_json(server, f"/v1/records/{index}/disclosures", token=_token(token))
+    else:
+        from ledger.disclosure.reads import record_disclosures
+
+        settings = settings_for(database, data_dir)
+        ledger = open_ledger(settings)
+        document = record_disclosures(ledger.engine, operator_viewer(settings.operator_id), index)
+    text = json.dumps(document, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.write_text(text)
+    err.print(f"wrote the disclosures of record {index} to {output}")
+
+
+def _token(value: str | None) -> str | None:
+    import os
+
+    return value or os.environ.get("LEDGER_API_TOKEN") or None
 
 
 # -- API tokens (operator only) -------------------------------------------------

@@ -18,10 +18,13 @@ import httpx
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import merkle, statements
+from ledger import merkle
 from ledger.checkpoints import Checkpoint, NoteVerifier, open_checkpoint
+from ledger.disclosure.format import Disclosure, parse_document
+from ledger.disclosure.reveal import digests_in
+from ledger.disclosure.sign import sign_statement
 from ledger.errors import LedgerError, ProofError, error_class
-from ledger.statements import SignedStatement
+from ledger.statements import SignedStatement, decode_signature
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,12 @@ class LedgerClient:
         key: Ed25519PrivateKey | None = None,
         http: httpx.Client | None = None,
         timeout: float = 30.0,
+        token: str | None = None,
     ) -> None:
         self.verifier = NoteVerifier.parse(log_key)
         self.key = key
-        self.http = http or httpx.Client(base_url=base_url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = http or httpx.Client(base_url=base_url, timeout=timeout, headers=headers)
         self.latest: Checkpoint | None = None
 
     def close(self) -> None:
@@ -69,7 +74,9 @@ class LedgerClient:
         signing_key = key or self.key
         if signing_key is None:
             raise ValueError("no signing key: pass key= here or to LedgerClient()")
-        return self.submit_signed(statements.sign_new(kind, payload, signing_key))
+        # Confidential members are committed here: only their digests leave signed, the
+        # values travel beside as disclosures and never enter the record.
+        return self.submit_signed(sign_statement(kind, payload, signing_key))
 
     def submit_signed(self, signed: SignedStatement) -> Receipt:
         body = self._request("POST", "/v1/statements", json=signed.to_dict())
@@ -121,6 +128,20 @@ class LedgerClient:
         self.accept_checkpoint(bundle["checkpoint"])
         return bundle
 
+    def disclosures(self, index: int) -> tuple[Disclosure, ...]:
+        """The disclosures of record ``index`` (needs a token the read policy lets in),
+        each checked to open a digest of the record, which is proven in the log."""
+        receipt = self.record(index)
+        document = self._request("GET", f"/v1/records/{index}/disclosures")
+        found = parse_document(document)
+        known = set(digests_in(receipt.record["statement"]["payload"]))
+        for disclosure in found:
+            known.update(digests_in(disclosure.value))
+        strangers = [d for d in found if d.digest not in known]
+        if strangers:
+            raise ProofError(f"record {index}: a disclosure opens no digest of the record")
+        return found
+
     def prove_included(self, receipt: Receipt) -> None:
         proof = self._request(
             "GET",
@@ -136,7 +157,7 @@ class LedgerClient:
         leaf_hash = merkle.leaf_hash(rfc8785.dumps(record))
         if leaf_hash.hex() != body["leaf_hash"]:
             raise ProofError(f"record {record.get('index')}: leaf hash does not match its bytes")
-        statements.decode_signature(record.get("signature"), "record.signature")
+        decode_signature(record.get("signature"), "record.signature")
         return Receipt(record, leaf_hash, checkpoint, note)
 
     def _verify_inclusion(self, receipt: Receipt, hashes: list[str]) -> None:
@@ -172,6 +193,15 @@ class LedgerClient:
         if response.status_code >= 400:
             raise _server_error(response)
         return response.text if text else response.json()
+
+
+def fetch_json(base_url: str, path: str, *, token: str | None = None) -> Any:
+    """GET a JSON document from a ledger server; its refusals raise the matching error."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.get(f"{base_url.rstrip('/')}{path}", headers=headers, timeout=30)
+    if response.status_code >= 400:
+        raise _server_error(response)
+    return response.json()
 
 
 def _server_error(response: httpx.Response) -> LedgerError:

@@ -14,10 +14,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import keys, statements
+from ledger import keys
 from ledger.batches.registration import KIND as BATCH_REGISTER
 from ledger.bootstrap import load_or_create_key
 from ledger.custody.demo import load_custody_demo
+from ledger.disclosure.sign import sign_statement
 from ledger.grading.demo import load_grading_demo
 from ledger.log import Ledger
 from ledger.participants import REGISTER
@@ -68,7 +69,7 @@ def _register_participants(
         known = {row.participant_id for row in Repository(session).participants()}
     todo = [p for p in demo_file("participants.json") if p["participant_id"] not in known]
     signed = [
-        statements.sign_new(
+        sign_statement(
             REGISTER,
             {**p, "public_key": keys.public_key_b64(participant_keys[p["participant_id"]])},
             operator_key,
@@ -89,7 +90,7 @@ def _register_batches(ledger: Ledger, participant_keys: dict[str, Ed25519Private
             if not batches.exists(b["smelter_id"], b["batch_id"])
         ]
     signed = [
-        statements.sign_new(BATCH_REGISTER, b, participant_keys[b["smelter_id"]]) for b in todo
+        sign_statement(BATCH_REGISTER, b, participant_keys[b["smelter_id"]]) for b in todo
     ]
     if signed:
         ledger.append_many(signed)

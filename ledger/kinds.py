@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ledger.disclosure.shapes import Shape, shape_for
 from ledger.errors import ForbiddenError, MalformedError
 from ledger.statements import Statement
 from ledger.storage.repository import Repository
@@ -98,9 +99,17 @@ class StatementKind(ABC):
     #: Genesis carries its own signer's key; every other kind needs a registered key.
     bootstraps: ClassVar[bool] = False
 
+    def visibility(self) -> Shape | None:
+        """Which payload members are committed (confidential), from the kind's schema;
+        None when nothing is. The pipeline opens them before ``check`` sees the payload."""
+        return shape_for(self.name)
+
     @abstractmethod
     def check(self, ctx: AppendContext, statement: Statement, author: Author) -> Any:
-        """Validate and authorise; return whatever ``apply`` needs."""
+        """Validate and authorise; return whatever ``apply`` needs.
+
+        ``statement.payload`` is the plaintext: confidential members already opened from
+        their disclosures (the record keeps only their digests)."""
 
     def apply(  # noqa: B027 - an optional hook: most kinds only check
         self, ctx: AppendContext, statement: Statement, author: Author, checked: Any

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from ledger import keys, merkle
 from ledger.checkpoints import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
+from ledger.disclosure.reveal import reveal
 from ledger.errors import (
     ConflictError,
     ForbiddenError,
@@ -32,8 +33,9 @@ from ledger.errors import (
 )
 from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey, SignerKeys
 from ledger.records import GENESIS_PREV, Record, leaf_bytes
-from ledger.statements import SignedStatement, parse_utc, utc_now
+from ledger.statements import SignedStatement, Statement, parse_utc, utc_now
 from ledger.storage.db import read_session, write_session
+from ledger.storage.disclosures import DisclosureRepository
 from ledger.storage.repository import Head, Repository
 
 
@@ -125,6 +127,7 @@ class Ledger:
         rows: list[dict[str, Any]] = []
         nodes: list[tuple[merkle.NodeId, bytes]] = []
         records: list[Record] = []
+        disclosures = DisclosureRepository(repo.session)
         for position, signed in enumerate(statements):
             index = head.size + position
             ctx = AppendContext(
@@ -140,6 +143,7 @@ class Ledger:
                 leaf = self._admit(ctx, signed, prev.hex(), integrated_at)
             except LedgerError as error:
                 raise _prefixed(error, field_prefix, position) from None
+            disclosures.add(index, signed.disclosures)
             prev = merkle.leaf_hash(leaf)
             nodes.extend(frontier.append(prev))
             records.append(Record(index, leaf))
@@ -158,8 +162,13 @@ class Ledger:
         kind = self.kinds.get(statement.kind)
         self._check_clock(statement.signed_at)
         author = self._authenticate(ctx, signed, bootstraps=kind.bootstraps)
-        checked = kind.check(ctx, statement, author)
-        kind.apply(ctx, statement, author, checked)
+        opened = reveal(statement.payload, signed.disclosures, kind.visibility())
+        plain = Statement(
+            statement.kind, opened.payload, statement.signer, statement.nonce, statement.signed_at
+        )
+        checked = kind.check(ctx, plain, author)
+        kind.apply(ctx, plain, author, checked)
+        # The record holds the signed (committed) statement, never the plaintext.
         return leaf_bytes(ctx.index, prev, at, signed.signature, statement.canonical())
 
     def _authenticate(
@@ -280,7 +289,7 @@ def _prefixed(error: LedgerError, prefix: str, position: int) -> LedgerError:
     """Re-raise a statement's error with its position in a bulk request."""
     if prefix:
         field = error.field or "statement"
-        if not field.startswith(("statement", "signature")):
+        if not field.startswith(("statement", "signature", "disclosures")):
             field = f"statement.{field}"
         error.field = f"{prefix}[{position}].{field}"
     elif error.field and error.field.startswith("payload"):

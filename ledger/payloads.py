@@ -13,6 +13,8 @@ from typing import Any
 from ledger.errors import MalformedError
 
 PARTICIPANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+#: A batch or lot id, as ``batch.register`` requires it.
+BATCH_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def exact_fields(

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import keys
 from ledger.canonical import canonical_bytes, check_signable
+from ledger.disclosure.format import Disclosure, parse_disclosure
 from ledger.errors import MalformedError
 
 STATEMENT_FIELDS = ("kind", "payload", "signer", "nonce", "signed_at")
@@ -28,6 +29,8 @@ KIND_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 KEY_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 UTC_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+#: Most disclosures one statement may carry (a batch needs a few dozen at most).
+MAX_DISCLOSURES = 1_000
 
 
 def utc_now() -> str:
@@ -94,23 +97,32 @@ def _require(value: Any, pattern: re.Pattern[str], field: str, what: str) -> Non
 
 @dataclass(frozen=True)
 class SignedStatement:
-    """A statement with its signature, as submitted to ``POST /v1/statements``."""
+    """A statement with its signature, as submitted to ``POST /v1/statements``.
+
+    ``disclosures`` open the digests of the statement's confidential members
+    (docs/confidentiality.md); they travel beside the statement, are not signed (the
+    digests they open are) and never enter the record.
+    """
 
     statement: Statement
     signature: bytes
+    disclosures: tuple[Disclosure, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "statement": self.statement.to_dict(),
             "signature": base64.b64encode(self.signature).decode(),
         }
+        if self.disclosures:
+            body["disclosures"] = [d.to_json() for d in self.disclosures]
+        return body
 
     @classmethod
     def parse(cls, obj: Any, path: str = "") -> SignedStatement:
         prefix = f"{path}." if path else ""
         if not isinstance(obj, dict):
             raise MalformedError("must be a JSON object", field=path or "body")
-        extra = sorted(set(obj) - {"statement", "signature"})
+        extra = sorted(set(obj) - {"statement", "signature", "disclosures"})
         if extra:
             raise MalformedError("unknown field", field=prefix + extra[0])
         if "signature" not in obj:
@@ -118,7 +130,16 @@ class SignedStatement:
         return cls(
             statement=Statement.parse(obj.get("statement"), prefix + "statement"),
             signature=decode_signature(obj["signature"], prefix + "signature"),
+            disclosures=parse_disclosures(obj.get("disclosures", []), prefix + "disclosures"),
         )
+
+
+def parse_disclosures(value: Any, field: str) -> tuple[Disclosure, ...]:
+    if not isinstance(value, list):
+        raise MalformedError("must be a list of disclosures", field=field)
+    if len(value) > MAX_DISCLOSURES:
+        raise MalformedError(f"at most {MAX_DISCLOSURES} disclosures per statement", field=field)
+    return tuple(parse_disclosure(item, f"{field}[{n}]") for n, item in enumerate(value))
 
 
 def decode_signature(text: Any, field: str = "signature") -> bytes:

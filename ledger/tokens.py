@@ -157,6 +157,17 @@ def authenticate(
     return Viewer(participant_id=found.participant_id, role=found.role, token_id=token_id)
 
 
+def viewer_from_authorization(engine: Engine, header: str | None) -> Viewer:
+    """The viewer an HTTP ``Authorization`` header names: anonymous without one,
+    SignatureError (401) for one that is not a valid ``Bearer <token>``."""
+    if not header:
+        return Viewer.anonymous()
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise SignatureError("the Authorization header must be 'Bearer <token>'", field=FIELD)
+    return authenticate(engine, token.strip())
+
+
 def revoke_token(engine: Engine, token_id: str, *, now: datetime | None = None) -> TokenInfo:
     """Revoke a token from its next use on; revoking it again changes nothing."""
     _check_token_id(token_id)

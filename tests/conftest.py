@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from ledger import keys, statements
 from ledger.bootstrap import init_ledger
+from ledger.disclosure.sign import sign_statement
 from ledger.log import Appended, Ledger
 from ledger.settings import Settings
 
@@ -85,7 +86,7 @@ class LedgerEnv:
         return key
 
     def append(self, kind: str, payload: dict[str, Any], key: Ed25519PrivateKey) -> Appended:
-        return self.ledger.append(statements.sign_new(kind, payload, key))
+        return self.ledger.append(sign_statement(kind, payload, key))
 
     def attest(self, key: Ed25519PrivateKey, n: int = 1) -> list[Appended]:
         return self.ledger.append_many([attestation(key, i) for i in range(n)])
@@ -93,7 +94,7 @@ class LedgerEnv:
 
 def attestation(key: Ed25519PrivateKey, i: int = 0) -> statements.SignedStatement:
     payload = {"sha256": f"{i:064x}", "media_type": "application/pdf", "title": f"report {i}"}
-    return statements.sign_new("document.attest", payload, key)
+    return sign_statement("document.attest", payload, key)
 
 
 def make_env(database_url: str, data_dir: Path) -> LedgerEnv:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.grading import load_shipped_rulesets
+from ledger.grading.reads import facts_of_batch
 from ledger.log import Appended
 from ledger.storage.custody import CustodyRepository
 from ledger.storage.db import read_session
@@ -150,5 +151,6 @@ def grade(env: LedgerEnv, smelter: str, batch_id: str, ruleset_id: str, name: st
         "ruleset_id": ruleset_id,
         "ruleset_version": shipped["version"],
         "grade": name,
+        "facts": facts_of_batch(env.ledger.engine, smelter, batch_id),
     }
     return env.append("grade.issue", payload, env.participant_keys[CENTRE])

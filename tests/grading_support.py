@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ledger.errors import NotFoundError
 from ledger.grading import load_shipped_rulesets
+from ledger.grading.reads import facts_of_batch
 from tests.conftest import LedgerEnv
 
 DEMO_BATCHES = Path(__file__).resolve().parents[1] / "scripts" / "demo" / "batches.json"
@@ -37,6 +39,7 @@ def grant(env: LedgerEnv, participant_id: str = CENTRE, **scope: Any) -> None:
 
 
 def issue(env: LedgerEnv, grade: str, key: Any = None, **extra: Any) -> Any:
+    """Issue ``grade``, stating the ledger's own facts of the batch unless ``facts`` is given."""
     payload = {
         "smelter_id": SMELTER,
         "batch_id": BATCH,
@@ -45,7 +48,17 @@ def issue(env: LedgerEnv, grade: str, key: Any = None, **extra: Any) -> Any:
         "grade": grade,
         **extra,
     }
+    if "facts" not in payload:
+        payload["facts"] = ledger_facts(env, payload["smelter_id"], payload["batch_id"])
     return env.append("grade.issue", payload, key or env.participant_keys[CENTRE])
+
+
+def ledger_facts(env: LedgerEnv, smelter_id: str, batch_id: str) -> dict[str, Any]:
+    """The facts the ledger holds for a batch (``{}`` for a batch it does not know)."""
+    try:
+        return facts_of_batch(env.ledger.engine, smelter_id, batch_id)
+    except NotFoundError:
+        return {}
 
 
 def set_up_grading(env: LedgerEnv) -> LedgerEnv:

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from ledger import keys, merkle, statements
 from ledger.checkpoints import Checkpoint, NoteVerifier, open_checkpoint
+from ledger.disclosure.sign import sign_statement
 from tests.conftest import LedgerEnv, attestation
 from tests.support import assert_refused
 
@@ -325,12 +326,12 @@ def test_a_missing_signature_is_422(client: TestClient, smelter: Any, unchanged:
 def test_a_payload_the_kind_refuses_is_422_naming_the_payload_field(
     client: TestClient, smelter: Any, unchanged: None
 ) -> None:
-    signed = statements.sign_new("document.attest", {"sha256": "xyz", "media_type": "a/b"}, smelter)
+    signed = sign_statement("document.attest", {"sha256": "xyz", "media_type": "a/b"}, smelter)
     assert_refused(post(client, signed), 422, "malformed", "statement.payload.sha256")
 
 
 def test_an_unknown_kind_is_422(client: TestClient, smelter: Any, unchanged: None) -> None:
-    signed = statements.sign_new("batch.teleport", {}, smelter)
+    signed = sign_statement("batch.teleport", {}, smelter)
     body = assert_refused(post(client, signed), 422, "malformed", "statement.kind")
     assert "known kinds" in body["detail"]
 
@@ -358,7 +359,7 @@ def test_an_unknown_signer_is_403(client: TestClient, unchanged: None) -> None:
 def test_only_the_operator_may_register_participants(
     client: TestClient, smelter: Any, unchanged: None
 ) -> None:
-    signed = statements.sign_new(
+    signed = sign_statement(
         "participant.register", register_payload("sock-puppet", keys.generate()), smelter
     )
     body = assert_refused(post(client, signed), 403, "forbidden", "statement.signer")
@@ -369,7 +370,7 @@ def test_the_operator_registers_participants_over_the_api(
     client: TestClient, env: LedgerEnv
 ) -> None:
     newcomer = keys.generate()
-    signed = statements.sign_new(
+    signed = sign_statement(
         "participant.register", register_payload("baotou-grid", newcomer), env.operator_key
     )
     assert post(client, signed).status_code == 201
@@ -405,7 +406,7 @@ def test_a_float_in_one_bulk_item_refuses_the_whole_bulk(
 def test_a_payload_refused_by_its_kind_names_its_bulk_position(
     client: TestClient, smelter: Any, unchanged: None
 ) -> None:
-    bad = statements.sign_new("document.attest", {"sha256": "nothex", "media_type": "a/b"}, smelter)
+    bad = sign_statement("document.attest", {"sha256": "nothex", "media_type": "a/b"}, smelter)
     items = [attestation(smelter, 0).to_dict(), bad.to_dict(), attestation(smelter, 1).to_dict()]
     assert_refused(bulk(client, items), 422, "malformed", "statements[1].statement.payload.sha256")
 
@@ -413,7 +414,7 @@ def test_a_payload_refused_by_its_kind_names_its_bulk_position(
 def test_a_bulk_of_one_still_names_the_bulk_position(
     client: TestClient, smelter: Any, unchanged: None
 ) -> None:
-    bad = statements.sign_new("document.attest", {"sha256": "nothex", "media_type": "a/b"}, smelter)
+    bad = sign_statement("document.attest", {"sha256": "nothex", "media_type": "a/b"}, smelter)
     assert_refused(
         bulk(client, [bad.to_dict()]), 422, "malformed", "statements[0].statement.payload.sha256"
     )

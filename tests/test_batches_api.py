@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger import statements
+from ledger.disclosure.sign import sign_statement
+from ledger.tokens import issue_token
 from tests.conftest import LedgerEnv
 from tests.support import OTHER_SMELTER, SMELTER, assert_refused, demo_batch, uncertified
 
@@ -34,22 +35,27 @@ def smelter(sqlite_env: LedgerEnv) -> Ed25519PrivateKey:
 
 
 def post_batch(client: TestClient, payload: dict, key: Ed25519PrivateKey) -> Any:
-    signed = statements.sign_new("batch.register", payload, key)
+    signed = sign_statement("batch.register", payload, key)
     return client.post("/v1/statements", json=signed.to_dict())
 
 
 def test_a_posted_batch_reads_back_with_derived_values_footprint_and_record(
-    client: TestClient, smelter: Ed25519PrivateKey
+    client: TestClient, smelter: Ed25519PrivateKey, sqlite_env: LedgerEnv
 ) -> None:
     payload = demo_batch("YN-2025-0001")
     posted = post_batch(client, payload, smelter)
     assert posted.status_code == 201, posted.text
+    token = issue_token(sqlite_env.ledger.engine, SMELTER).token
 
-    response = client.get(f"/v1/batches/{SMELTER}/YN-2025-0001")
+    response = client.get(
+        f"/v1/batches/{SMELTER}/YN-2025-0001", headers={"Authorization": f"Bearer {token}"}
+    )
 
     assert response.status_code == 200
     batch = response.json()
     assert batch["batch"] == payload
+    assert batch["disclosed"] is True
+    assert batch["footprint"]["computed"]["breakdown"]["anode_consumption"] > 0
     assert batch["region"] == "Yunnan"
     assert batch["derived"]["metal_input_kg"] == 24_240
     assert batch["derived"]["electricity_kwh_per_t"] == "13541.6667"
@@ -62,6 +68,24 @@ def test_a_posted_batch_reads_back_with_derived_values_footprint_and_record(
     assert footprint["check"] == "consistent"
     assert batch["record"]["index"] == posted.json()["record"]["index"]
     assert batch["record"]["leaf_hash"] == posted.json()["leaf_hash"]
+
+
+def test_anonymous_readers_get_the_signed_commitments_and_footprint_totals(
+    client: TestClient, smelter: Ed25519PrivateKey
+) -> None:
+    payload = demo_batch("YN-2025-0001")
+    posted = post_batch(client, payload, smelter)
+
+    batch = client.get(f"/v1/batches/{SMELTER}/YN-2025-0001").json()
+
+    assert batch["disclosed"] is False
+    assert batch["batch"] == posted.json()["record"]["statement"]["payload"]
+    assert set(batch["batch"]["activity_data"]) == {"_sd"}
+    assert batch["batch"]["mass_kg"] == payload["mass_kg"]
+    assert batch["batch"]["electricity"] == payload["electricity"]
+    computed = batch["footprint"]["computed"]
+    assert computed["total_kg_co2e_per_t"] > 0
+    assert "breakdown" not in computed and "assumptions" not in computed
 
 
 def test_an_unknown_batch_is_a_404_json_error(client: TestClient) -> None:

@@ -11,6 +11,7 @@ PostgreSQL; the certificate race between two processes runs on PostgreSQL only.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from decimal import ROUND_CEILING, Decimal
@@ -21,9 +22,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from ledger import keys, statements
+from ledger import keys
 from ledger.batches.payload import parse_registration
 from ledger.batches.reads import get_batch, list_batches
+from ledger.disclosure.reveal import strip_commitments
+from ledger.disclosure.sign import sign_statement
 from ledger.errors import (
     ConflictError,
     ForbiddenError,
@@ -35,11 +38,13 @@ from ledger.footprint import BREAKDOWN_ITEMS, compute_footprint, load_factor_tab
 from ledger.storage.batches import BatchFilter
 from ledger.storage.db import read_session
 from ledger.storage.tables import CertificateClaimRow
+from ledger.visibility import operator_viewer
 from tests.conftest import PG_URL, LedgerEnv, make_env
 from tests.support import OTHER_SMELTER, SMELTER, demo_batch, race, uncertified
 
 GEC_PROJECT = "11012019061553087"
 """The 17-digit project part of the synthetic GEC codes below."""
+OPERATOR = operator_viewer("operator")
 
 
 # -- payloads -------------------------------------------------------------------------------
@@ -101,7 +106,7 @@ def test_a_registered_batch_reads_back_with_its_derived_values_and_record(
     payload = demo_batch("YN-2025-0003")
     appended = env.append("batch.register", payload, smelter)
 
-    batch = get_batch(env.ledger.engine, SMELTER, "YN-2025-0003")
+    batch = get_batch(env.ledger.engine, OPERATOR, SMELTER, "YN-2025-0003")
 
     assert batch["smelter_id"] == SMELTER
     assert batch["batch_id"] == "YN-2025-0003"
@@ -127,7 +132,17 @@ def test_a_registered_batch_reads_back_with_its_derived_values_and_record(
     assert record["leaf_hash"] == stored.leaf_hash.hex() == appended.record.leaf_hash.hex()
     assert record["integrated_at"] == stored.to_dict()["integrated_at"]
     assert stored.to_dict()["statement"] == appended.record.to_dict()["statement"]
-    assert stored.to_dict()["statement"]["payload"] == payload
+    # The record carries the commitments the smelter signed, never the confidential values.
+    signed = stored.to_dict()["statement"]["payload"]
+    assert signed == strip_commitments(signed) | {
+        "activity_data": signed["activity_data"],
+        "evidence": signed["evidence"],
+    }
+    assert "ac_power_kwh_per_t" not in json.dumps(signed)
+    assert "Casting record" not in json.dumps(signed)
+    assert {k: v for k, v in signed.items() if k not in ("activity_data", "evidence")} == {
+        k: v for k, v in payload.items() if k not in ("activity_data", "evidence")
+    }
 
 
 def test_the_stored_footprint_is_the_recomputation_with_breakdown_and_factor_version(
@@ -137,7 +152,7 @@ def test_the_stored_footprint_is_the_recomputation_with_breakdown_and_factor_ver
     payload = demo_batch("YN-2025-0001")
     env.append("batch.register", payload, smelter)
 
-    footprint = get_batch(env.ledger.engine, SMELTER, "YN-2025-0001")["footprint"]
+    footprint = get_batch(env.ledger.engine, OPERATOR, SMELTER, "YN-2025-0001")["footprint"]
 
     expected = compute_footprint(parse_registration(payload))
     assert expected is not None
@@ -167,12 +182,12 @@ def test_a_declaration_more_than_ten_percent_below_the_computation_is_flagged(
         payload["declared_footprint"]["kg_co2e_per_t"] = declared
         env.append("batch.register", payload, smelter)
 
-    flagged = get_batch(env.ledger.engine, SMELTER, "low")["footprint"]
+    flagged = get_batch(env.ledger.engine, OPERATOR, SMELTER, "low")["footprint"]
     assert flagged["check"] == "declared_below_computed"
     assert flagged["computed"]["total_kg_co2e_per_t"] == computed
     # At the tolerance, or above the computation (measured upstream data...), is consistent.
     for batch_id in ("edge", "high"):
-        assert get_batch(env.ledger.engine, SMELTER, batch_id)["footprint"]["check"] == (
+        assert get_batch(env.ledger.engine, OPERATOR, SMELTER, batch_id)["footprint"]["check"] == (
             "consistent"
         )
 
@@ -183,7 +198,7 @@ def test_a_batch_without_activity_data_is_registered_as_not_computable(env: Ledg
     del payload["activity_data"]
     env.append("batch.register", payload, smelter)
 
-    batch = get_batch(env.ledger.engine, SMELTER, "YN-2025-0001")
+    batch = get_batch(env.ledger.engine, OPERATOR, SMELTER, "YN-2025-0001")
     assert batch["footprint"]["computed"] is None
     assert batch["footprint"]["check"] == "not_computable"
     assert batch["footprint"]["declared_kg_co2e_per_t"] == 3800
@@ -224,7 +239,7 @@ def test_a_batch_id_is_registered_once_per_smelter(env: LedgerEnv) -> None:
     # Batch ids are per smelter: another smelter may use the same one.
     mine = uncertified(demo_batch("YN-2025-0001", smelter_id=OTHER_SMELTER))
     env.append("batch.register", mine, other)
-    assert get_batch(env.ledger.engine, OTHER_SMELTER, "YN-2025-0001")["batch"] == mine
+    assert get_batch(env.ledger.engine, OPERATOR, OTHER_SMELTER, "YN-2025-0001")["batch"] == mine
 
 
 def test_purchased_primary_metal_must_name_batches_on_the_ledger(env: LedgerEnv) -> None:
@@ -243,7 +258,10 @@ def test_purchased_primary_metal_must_name_batches_on_the_ledger(env: LedgerEnv)
 
     env.append("batch.register", demo_batch("YN-2025-0001"), env.participant_keys[SMELTER])
     env.append("batch.register", payload, remelter)
-    assert get_batch(env.ledger.engine, "guangdong-remelt", "GD-2025-0101")["batch"] == payload
+    assert (
+        get_batch(env.ledger.engine, OPERATOR, "guangdong-remelt", "GD-2025-0101")["batch"]
+        == payload
+    )
 
 
 def test_a_float_in_the_payload_is_refused_naming_the_field(env: LedgerEnv) -> None:
@@ -273,7 +291,7 @@ def test_an_overlapping_gec_range_is_refused_naming_the_overlap_and_nothing_is_s
     assert f"this batch claims GEC {gec(350)}..{gec(500)}" in refused.value.detail
     assert env.ledger.tree_size() == size
     with pytest.raises(NotFoundError):
-        get_batch(env.ledger.engine, SMELTER, "B")
+        get_batch(env.ledger.engine, OPERATOR, SMELTER, "B")
     assert claims_in(env, f"GEC:{GEC_PROJECT}") == [(SMELTER, "A", 300_000)]
 
     # The serials right after A's are free.
@@ -372,9 +390,7 @@ def listed(
         payload = uncertified(demo_batch(template, smelter_id, batch_id))
         payload["product_form"] = form
         payload["production_period"] = {"start": start, "end": end}
-        signed.append(
-            statements.sign_new("batch.register", payload, env.participant_keys[smelter_id])
-        )
+        signed.append(sign_statement("batch.register", payload, env.participant_keys[smelter_id]))
     env.ledger.append_many(signed)
     yield env
     env.ledger.engine.dispose()
@@ -384,7 +400,7 @@ def listed(
 
 
 def listed_ids(env: LedgerEnv, **where: str) -> list[str]:
-    page = list_batches(env.ledger.engine, BatchFilter(**where), limit=200)
+    page = list_batches(env.ledger.engine, OPERATOR, BatchFilter(**where), limit=200)
     assert page["next_cursor"] is None
     return [item["batch_id"] for item in page["items"]]
 
@@ -412,7 +428,7 @@ def test_cursor_pages_return_every_batch_exactly_once(listed: LedgerEnv) -> None
     sizes: list[int] = []
     cursor = None
     while True:
-        page = list_batches(listed.ledger.engine, BatchFilter(), cursor=cursor, limit=3)
+        page = list_batches(listed.ledger.engine, OPERATOR, BatchFilter(), cursor=cursor, limit=3)
         seen += [item["batch_id"] for item in page["items"]]
         sizes.append(len(page["items"]))
         cursor = page["next_cursor"]
@@ -424,23 +440,25 @@ def test_cursor_pages_return_every_batch_exactly_once(listed: LedgerEnv) -> None
 
 def test_cursor_pages_keep_the_filter(listed: LedgerEnv) -> None:
     where = BatchFilter(smelter_id=SMELTER)
-    first = list_batches(listed.ledger.engine, where, limit=3)
+    first = list_batches(listed.ledger.engine, OPERATOR, where, limit=3)
     assert [item["batch_id"] for item in first["items"]] == ["A1", "A2", "A3"]
-    second = list_batches(listed.ledger.engine, where, cursor=first["next_cursor"], limit=3)
+    second = list_batches(
+        listed.ledger.engine, OPERATOR, where, cursor=first["next_cursor"], limit=3
+    )
     assert [item["batch_id"] for item in second["items"]] == ["A4"]
     assert second["next_cursor"] is None
 
 
 def test_an_unknown_batch_is_not_found(listed: LedgerEnv) -> None:
     with pytest.raises(NotFoundError, match=f"no batch {SMELTER}/B1") as refused:
-        get_batch(listed.ledger.engine, SMELTER, "B1")
+        get_batch(listed.ledger.engine, OPERATOR, SMELTER, "B1")
     assert refused.value.field == "batch_id"
 
 
 def test_a_page_that_ends_exactly_at_the_last_batch_has_no_next_cursor(
     listed: LedgerEnv,
 ) -> None:
-    page = list_batches(listed.ledger.engine, BatchFilter(), limit=len(LISTED))
+    page = list_batches(listed.ledger.engine, OPERATOR, BatchFilter(), limit=len(LISTED))
     assert len(page["items"]) == len(LISTED)
     assert page["next_cursor"] is None
 
@@ -448,14 +466,14 @@ def test_a_page_that_ends_exactly_at_the_last_batch_has_no_next_cursor(
 @pytest.mark.parametrize("cursor", ["garbage!", "YmF0Y2g6eA", "b3RoZXI6Mw"])
 def test_a_cursor_the_api_did_not_return_is_refused(listed: LedgerEnv, cursor: str) -> None:
     with pytest.raises(MalformedError) as refused:
-        list_batches(listed.ledger.engine, BatchFilter(), cursor=cursor)
+        list_batches(listed.ledger.engine, OPERATOR, BatchFilter(), cursor=cursor)
     assert refused.value.field == "cursor"
 
 
 @pytest.mark.parametrize("limit", [0, 201])
 def test_a_page_size_out_of_range_is_refused(listed: LedgerEnv, limit: int) -> None:
     with pytest.raises(MalformedError, match="between 1 and 200") as refused:
-        list_batches(listed.ledger.engine, BatchFilter(), limit=limit)
+        list_batches(listed.ledger.engine, OPERATOR, BatchFilter(), limit=limit)
     assert refused.value.field == "limit"
 
 
@@ -503,7 +521,7 @@ def _race_worker(
     key = keys.read_private_key(Path(key_path))
     try:
         for round_, payload in enumerate(payloads):
-            signed = statements.sign_new("batch.register", payload, key)
+            signed = sign_statement("batch.register", payload, key)
             barrier.wait(timeout=60)
             try:
                 ledger.append(signed)

@@ -18,9 +18,16 @@ from ledger import keys, statements
 from ledger.certificates import check_freshness, verify_bundle
 from ledger.checkpoints import Checkpoint, NoteSigner
 from ledger.demo import demo_file
-from ledger.grading.facts_from_batch import batch_facts, facts_from_registration
+from ledger.disclosure.reveal import disclose
+from ledger.grading.facts_from_batch import (
+    PUBLIC_FACTS,
+    batch_facts,
+    facts_from_registration,
+    public_facts,
+)
 from ledger.storage.batches import BatchRepository
 from ledger.storage.db import read_session
+from ledger.storage.disclosures import DisclosureRepository
 from ledger.storage.repository import Repository
 from tests.conftest import LedgerEnv, make_env
 from tests.grading_support import BATCH, CENTRE, SMELTER, grant, issue, set_up_grading
@@ -251,7 +258,8 @@ def test_another_logs_key_rejects_the_bundle(graded: LedgerEnv) -> None:
 
 
 def test_offline_facts_match_the_ledgers_for_every_demo_batch(sqlite_env: LedgerEnv) -> None:
-    """The verifier's facts (from the signed payload) equal the read model's."""
+    """The verifier's facts (from the signed payload opened with its disclosures) equal
+    the read model's, and the public ones follow from the signed payload alone."""
     smelters = {b["smelter_id"] for b in demo_file("batches.json")}
     for smelter in sorted(smelters):
         sqlite_env.register(smelter, "smelter")
@@ -263,7 +271,15 @@ def test_offline_facts_match_the_ledgers_for_every_demo_batch(sqlite_env: Ledger
         for payload in demo_file("batches.json"):
             row = BatchRepository(session).get(payload["smelter_id"], payload["batch_id"])
             stored = Repository(session).record(row.record_index).statement["payload"]
-            assert facts_from_registration(stored) == batch_facts(row, stored), row.batch_id
+            opened = disclose(
+                stored,
+                DisclosureRepository(session).of_records([row.record_index])[row.record_index],
+            )
+            assert opened == payload
+            expected = batch_facts(row, stored)
+            assert facts_from_registration(opened) == expected, row.batch_id
+            public = public_facts(stored)
+            assert public == {name: expected.to_dict()[name] for name in PUBLIC_FACTS}
 
 
 def test_the_accreditation_must_be_the_issuers(graded: LedgerEnv) -> None:

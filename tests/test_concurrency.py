@@ -25,6 +25,7 @@ from ledger import keys, merkle, statements
 from ledger.audit import Auditor
 from ledger.bootstrap import open_ledger
 from ledger.checkpoints import open_checkpoint
+from ledger.disclosure.sign import sign_statement
 from ledger.log import Ledger
 from ledger.records import GENESIS_PREV
 from ledger.settings import Settings
@@ -42,7 +43,7 @@ def statement(key: Any, writer: int, n: int) -> statements.SignedStatement:
         "media_type": "application/pdf",
         "title": f"writer {writer} document {n}",
     }
-    return statements.sign_new("document.attest", payload, key)
+    return sign_statement("document.attest", payload, key)
 
 
 def write_mixed(ledger: Ledger, key: Any, writer: int, total: int) -> tuple[list[int], int]:

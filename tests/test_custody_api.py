@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger import statements
+from ledger.disclosure.sign import sign_statement
 from tests.conftest import LedgerEnv
 from tests.custody_support import (
     BUYER,
@@ -42,7 +42,7 @@ def client(sqlite_env: LedgerEnv) -> Iterator[TestClient]:
 
 
 def post(client: TestClient, env: LedgerEnv, kind: str, payload: dict, who: str) -> Any:
-    signed = statements.sign_new(kind, payload, env.participant_keys[who])
+    signed = sign_statement(kind, payload, env.participant_keys[who])
     return client.post("/v1/statements", json=signed.to_dict())
 
 

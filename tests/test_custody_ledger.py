@@ -15,13 +15,14 @@ import pytest
 from alembic import command
 from sqlmodel import select
 
-from ledger import statements
 from ledger.batches.reads import get_batch
 from ledger.custody.reads import custody_view
+from ledger.disclosure.sign import sign_statement
 from ledger.errors import ConflictError, ForbiddenError, InvalidError, MalformedError, NotFoundError
 from ledger.storage.db import read_session
 from ledger.storage.migrate import alembic_config
 from ledger.storage.tables import LotRow
+from ledger.visibility import operator_viewer
 from tests.conftest import LedgerEnv
 from tests.custody_support import (
     AUDITOR,
@@ -38,6 +39,8 @@ from tests.custody_support import (
     transform,
     world,
 )
+
+OPERATOR = operator_viewer("operator")
 
 
 @pytest.fixture
@@ -61,7 +64,7 @@ def refused(env: LedgerEnv, error: type, field: str, call: Any, *args: Any, **kw
 # -- registered batches are lots ------------------------------------------------------------
 def test_a_registered_batch_is_a_lot_held_by_its_smelter_with_all_its_mass(w: LedgerEnv) -> None:
     row = lot(w, SMELTER, "B1")
-    batch = get_batch(w.ledger.engine, SMELTER, "B1")
+    batch = get_batch(w.ledger.engine, OPERATOR, SMELTER, "B1")
     assert (row.origin, row.holder_id, row.mass_kg, row.available_kg) == (
         "batch",
         SMELTER,
@@ -551,16 +554,16 @@ def test_statements_of_one_bulk_see_each_other_and_a_refusal_stores_nothing(w: L
     }
     size = w.ledger.tree_size()
     bulk = [
-        statements.sign_new("custody.transfer", hand, keys[SMELTER]),
-        statements.sign_new("custody.split", cut, keys[MAKER]),
-        statements.sign_new("custody.transfer", again, keys[MAKER]),
+        sign_statement("custody.transfer", hand, keys[SMELTER]),
+        sign_statement("custody.split", cut, keys[MAKER]),
+        sign_statement("custody.transfer", again, keys[MAKER]),
     ]
     with pytest.raises(ConflictError) as caught:
         w.ledger.append_many(bulk)
     assert caught.value.field == "statements[2].statement.payload.mass_kg"
     assert w.ledger.tree_size() == size
     assert holder(w, SMELTER, "B1") == SMELTER
-    bulk[2] = statements.sign_new("custody.transfer", {**again, "mass_kg": 12_000}, keys[MAKER])
+    bulk[2] = sign_statement("custody.transfer", {**again, "mass_kg": 12_000}, keys[MAKER])
     w.ledger.append_many(bulk)
     assert holder(w, MAKER, "x2") == BUYER
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from ledger import keys, statements
+from ledger import keys
+from ledger.disclosure.sign import sign_statement
 from ledger.errors import ConflictError
 from tests.conftest import LedgerEnv, make_env
 from tests.custody_support import MAKER, SMELTER, available, lot, register_batch, world
@@ -66,7 +67,7 @@ def _worker(
     try:
         for round_ in range(ROUNDS):
             kind, payload = round_statement(round_, name)
-            signed = statements.sign_new(kind, payload, key)
+            signed = sign_statement(kind, payload, key)
             barrier.wait(timeout=60)
             try:
                 ledger.append(signed)

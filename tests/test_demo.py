@@ -29,11 +29,13 @@ from ledger.storage.db import read_session
 from ledger.storage.grading import GradingRepository
 from ledger.storage.repository import Repository
 from ledger.tokens import authenticate
+from ledger.visibility import operator_viewer
 from tests.support import CliLedger
 
 PARTICIPANTS = demo_file("participants.json")
 BATCHES = demo_file("batches.json")
 GRADING = demo_file("grading.json")
+OPERATOR = operator_viewer("operator")
 
 
 @dataclass
@@ -66,7 +68,7 @@ def ledger(demo: Demo) -> Iterator[Ledger]:
 
 
 def all_batches(ledger: Ledger) -> list[dict[str, Any]]:
-    page = list_batches(ledger.engine, BatchFilter(), limit=200)
+    page = list_batches(ledger.engine, OPERATOR, BatchFilter(), limit=200)
     assert page["next_cursor"] is None
     return page["items"]
 

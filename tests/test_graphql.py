@@ -245,7 +245,8 @@ def test_certificates_and_their_verdict_match_the_cli(api: Api) -> None:
 
 # -- access ----------------------------------------------------------------------------------
 ACTIVITY = """query($s: String!) { batch(smelterId: $s, batchId: "YN-2025-0001") {
-    footprint { declaredKgCo2ePerT } activityData evidence { sha256 } } }"""
+    disclosed footprint { declaredKgCo2ePerT } activityData
+    evidence { sha256 description } } }"""
 
 
 @pytest.mark.parametrize(
@@ -261,8 +262,10 @@ ACTIVITY = """query($s: String!) { batch(smelterId: $s, batchId: "YN-2025-0001")
 def test_activity_data_and_evidence_visibility(api: Api, reader: str, sees: bool) -> None:
     batch = api.data(ACTIVITY, as_=reader, s=SMELTER)["batch"]
     assert batch["footprint"]["declaredKgCo2ePerT"] == 3800  # footprints: everyone
+    assert batch["disclosed"] is sees
     assert (batch["activityData"] is not None) is sees
-    assert (batch["evidence"] is not None) is sees
+    assert batch["evidence"], "evidence digests are public"
+    assert all((e["description"] is not None) is sees for e in batch["evidence"])
 
 
 def test_reading_needs_a_valid_token(api: Api) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from ledger import keys, merkle, statements
 from ledger.checkpoints import open_checkpoint
+from ledger.disclosure.sign import sign_statement
 from ledger.errors import ConflictError, ForbiddenError, MalformedError, SignatureError
 from tests.conftest import LedgerEnv, attestation
 
@@ -59,7 +60,7 @@ def test_bulk_append_is_one_transaction_under_one_checkpoint(env: LedgerEnv) -> 
 def test_a_bad_statement_in_a_bulk_stores_nothing(env: LedgerEnv) -> None:
     smelter = env.register("yunnan-hydro", "smelter")
     good = [attestation(smelter, i) for i in range(3)]
-    bad = statements.sign_new("document.attest", {"sha256": "nothex", "media_type": "x/y"}, smelter)
+    bad = sign_statement("document.attest", {"sha256": "nothex", "media_type": "x/y"}, smelter)
     size = env.ledger.tree_size()
     with pytest.raises(MalformedError) as refused:
         env.ledger.append_many([*good, bad])

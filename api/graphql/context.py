@@ -26,8 +26,8 @@ from ledger.storage.db import read_session
 from ledger.storage.grading import GradingRepository
 from ledger.storage.repository import Repository
 from ledger.storage.tables import ParticipantRow, RulesetRow
-from ledger.tokens import Viewer, authenticate
-from ledger.visibility import may_see_activity_data
+from ledger.tokens import Viewer, viewer_from_authorization
+from ledger.visibility import Access, access_for
 
 Key = tuple[str, str]
 
@@ -71,7 +71,7 @@ class Context(BaseContext):
         self.refusal = refusal
         self.anonymous_ok = anonymous_ok
         self.loaders = Loaders(ledger.engine)
-        self._accredited: bool | None = None
+        self._access: Access | None = None
 
     @property
     def engine(self) -> Engine:
@@ -94,26 +94,18 @@ class Context(BaseContext):
             return
         self.require_reader()
 
-    def may_see_activity_data(self, smelter_id: str) -> bool:
-        viewer = self.require_reader()
-        return may_see_activity_data(viewer, smelter_id, self._is_accredited(viewer))
-
-    def _is_accredited(self, viewer: Viewer) -> bool:
-        if self._accredited is None:
+    @property
+    def access(self) -> Access:
+        """What the viewer may read (the one read policy), worked out once per request."""
+        if self._access is None:
             with read_session(self.engine) as session:
-                grants = GradingRepository(session).in_force(viewer.participant_id, today())
-            self._accredited = bool(grants)
-        return self._accredited
+                self._access = access_for(session, self.require_reader(), today())
+        return self._access
 
 
 def viewer_from_header(ledger: Ledger, header: str | None) -> tuple[Viewer, str | None]:
     """The viewer an ``Authorization`` header names, or anonymous with the refusal."""
-    if not header:
-        return Viewer.anonymous(), None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return Viewer.anonymous(), "the Authorization header must be 'Bearer <token>'"
     try:
-        return authenticate(ledger.engine, token.strip()), None
+        return viewer_from_authorization(ledger.engine, header), None
     except LedgerError as error:
         return Viewer.anonymous(), error.detail

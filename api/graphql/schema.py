@@ -124,8 +124,7 @@ class BatchConnection:
 class Query:
     @strawberry.field(description="A registered batch or a lot, by namespace and id.")
     def batch(self, info: GraphInfo, smelter_id: str, batch_id: str) -> Batch | None:
-        info.context.require_reader()
-        return load_batches(info.context.engine, [(smelter_id, batch_id)])[0]
+        return load_batches(info.context.engine, info.context.access, [(smelter_id, batch_id)])[0]
 
     @strawberry.field(description="Registered batches in ledger order (Relay-style pages).")
     def batches(
@@ -143,7 +142,7 @@ class Query:
             rows = BatchRepository(session).page(where, decode_cursor(after), first + 1)
         page = rows[:first]
         keys = [(row.smelter_id, row.batch_id) for row in page]
-        nodes = load_batches(info.context.engine, keys, page)
+        nodes = load_batches(info.context.engine, info.context.access, keys, page)
         edges = [
             BatchEdge(cursor=encode_cursor(row.record_index), node=node)
             for row, node in zip(page, nodes, strict=True)

@@ -18,6 +18,7 @@ from ledger.certificates import build_bundle
 from ledger.custody.derive import share_text
 from ledger.custody.lineage import lineage as lineage_graph
 from ledger.custody.reads import custody_view
+from ledger.disclosure.reveal import disclose
 from ledger.grading.evaluate import evaluate
 from ledger.grading.facts import BatchFacts
 from ledger.grading.kinds import stored_ruleset
@@ -25,9 +26,11 @@ from ledger.records import Record as StoredRecord
 from ledger.storage.batches import BatchRepository
 from ledger.storage.custody import CustodyRepository
 from ledger.storage.db import read_session
+from ledger.storage.disclosures import DisclosureRepository
 from ledger.storage.grading import GradingRepository
 from ledger.storage.repository import Repository
 from ledger.storage.tables import BatchRow, GradeRow, LotRow, ParticipantRow, RulesetRow
+from ledger.visibility import Access
 
 GraphInfo = Info[Context, None]
 
@@ -372,8 +375,8 @@ class Batch:
     """A registered batch, or a lot made from batches (split, transferred, transformed).
 
     Registration fields (alloy, period, route, electricity, activity data...) are null for
-    lots that no smelter registered. ``activityData`` and ``evidence`` are null unless the
-    reader is the batch's smelter, an accredited evaluation centre, an auditor or the operator.
+    lots that no smelter registered. Confidential values (``activityData``, evidence
+    descriptions, the footprint breakdown) follow the read policy (``disclosed``).
     Built by ``load_batches``, which reads everything the fields need for a whole page at
     once, so the fields themselves never query.
     """
@@ -384,7 +387,9 @@ class Batch:
     lot: strawberry.Private[LotRow | None]
     grade_rows: strawberry.Private[list[GradeRow]]
     stored: strawberry.Private[StoredRecord | None]
+    #: The opened payload when the reader may see disclosures, else the signed one.
     payload: strawberry.Private[dict[str, Any] | None]
+    opened: strawberry.Private[bool] = False
 
     @strawberry.field
     def registered(self) -> bool:
@@ -487,22 +492,28 @@ class Batch:
             computed_kg_co2e_per_t=row.computed_kg_co2e_per_t,
             computed_scope1_2_kg_co2e_per_t=row.computed_scope1_2_kg_co2e_per_t,
             check=row.footprint_check,
-            breakdown=computed["breakdown"] if computed else None,
+            breakdown=computed["breakdown"] if computed and self.opened else None,
         )
 
     @strawberry.field(
-        description="Restricted: the batch's smelter, accredited centres, "
-        "auditors and the operator; null for everyone else."
+        description="Whether this reader sees the batch's confidential values (activity data,"
+        " evidence descriptions, footprint breakdown): the batch's smelter, the operator,"
+        " auditors, evaluation centres accredited today and participants the smelter granted"
+        " access. Everyone else reads their commitments only."
     )
-    def activity_data(self, info: GraphInfo) -> JSON | None:
-        if self.payload is None or not info.context.may_see_activity_data(self.smelter_id):
+    def disclosed(self) -> bool:
+        return self.opened
+
+    @strawberry.field(description="Confidential: null unless `disclosed`.")
+    def activity_data(self) -> JSON | None:
+        if self.payload is None or not self.opened:
             return None
         return self.payload.get("activity_data")
 
-    @strawberry.field(description="Restricted like activityData: digests of evidence documents.")
-    def evidence(self, info: GraphInfo) -> list[Evidence] | None:
-        if not info.context.may_see_activity_data(self.smelter_id):
-            return None
+    @strawberry.field(
+        description="Evidence documents by digest (public); descriptions only when `disclosed`."
+    )
+    def evidence(self) -> list[Evidence]:
         return [
             Evidence(
                 sha256=e["sha256"], media_type=e["media_type"], description=e.get("description")
@@ -542,10 +553,11 @@ class Batch:
 
 
 def load_batches(
-    engine: Engine, keys: list[Key], rows: list[BatchRow] | None = None
+    engine: Engine, access: Access, keys: list[Key], rows: list[BatchRow] | None = None
 ) -> list[Batch | None]:
     """Batches (or lots) for ``keys`` with everything their fields need, in one session:
-    a fixed number of queries for a whole page. ``rows``: the batch rows, if already read."""
+    a fixed number of queries for a whole page. ``rows``: the batch rows, if already read.
+    ``access`` decides whose confidential values are opened (the one read policy)."""
     with read_session(engine) as session:
         found = (
             {(r.smelter_id, r.batch_id): r for r in rows}
@@ -560,6 +572,12 @@ def load_batches(
             if key in found or key in lots
         }
         records = Repository(session).records(indexes.values())
+        visible = {
+            row.record_index
+            for row in found.values()
+            if access.sees_disclosures(row.smelter_id, row.batch_id)
+        }
+        opened = DisclosureRepository(session).of_records(visible)
     batches: list[Batch | None] = []
     for key in keys:
         if key not in indexes:
@@ -567,6 +585,10 @@ def load_batches(
             continue
         stored = records.get(indexes[key])
         row = found.get(key)
+        payload = stored.statement["payload"] if stored is not None and row else None
+        disclosed = row is not None and row.record_index in visible
+        if payload is not None and disclosed:
+            payload = disclose(payload, opened.get(indexes[key], []))
         batches.append(
             Batch(
                 smelter_id=key[0],
@@ -575,7 +597,8 @@ def load_batches(
                 lot=lots.get(key),
                 grade_rows=grades[key],
                 stored=stored,
-                payload=stored.statement["payload"] if stored is not None and row else None,
+                payload=payload,
+                opened=disclosed,
             )
         )
     return batches

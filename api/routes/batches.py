@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import LedgerDep
+from api.deps import LedgerDep, ViewerDep
 from ledger.batches.reads import MAX_PAGE, get_batch, list_batches
 from ledger.storage.batches import BatchFilter
 
@@ -15,16 +15,22 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
 
 @router.get("/{smelter_id}/{batch_id}", summary="One batch")
-def read_batch(ledger: LedgerDep, smelter_id: str, batch_id: str) -> dict[str, Any]:
-    """The signed payload, derived values (recycled content, renewable share, electricity
-    intensity), declared and computed footprint with breakdown and check, and the record
-    index and leaf hash to prove it with."""
-    return get_batch(ledger.engine, smelter_id, batch_id)
+def read_batch(
+    ledger: LedgerDep, viewer: ViewerDep, smelter_id: str, batch_id: str
+) -> dict[str, Any]:
+    """The payload, derived values (recycled content, renewable share, electricity
+    intensity), declared and computed footprint with its check, and the record index and
+    leaf hash to prove it with. Confidential values (activity data, evidence descriptions,
+    the computed footprint's breakdown) are opened only for readers the read policy allows
+    (`disclosed: true`; send `Authorization: Bearer <token>`); everyone else reads their
+    digests, as signed."""
+    return get_batch(ledger.engine, viewer, smelter_id, batch_id)
 
 
 @router.get("", summary="Batches, filtered, in ledger order")
 def read_batches(
     ledger: LedgerDep,
+    viewer: ViewerDep,
     smelter: str | None = None,
     product_form: str | None = None,
     period_from: dt.date | None = Query(default=None, description="production ended on/after"),
@@ -38,4 +44,4 @@ def read_batches(
         period_from=period_from.isoformat() if period_from else None,
         period_to=period_to.isoformat() if period_to else None,
     )
-    return list_batches(ledger.engine, where, cursor, limit)
+    return list_batches(ledger.engine, viewer, where, cursor, limit)

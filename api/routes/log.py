@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from api.deps import BodyDep, LedgerDep
+from api.deps import BodyDep, LedgerDep, ViewerDep
+from ledger.disclosure.reads import record_disclosures
 from ledger.errors import MalformedError
 from ledger.log import Appended, Proof
 from ledger.records import Record
@@ -28,6 +29,12 @@ class StatementModel(BaseModel):
 class SignedStatementModel(BaseModel):
     statement: StatementModel
     signature: str = Field(description="base64 Ed25519 signature over the RFC 8785 statement")
+    disclosures: list[list[Any]] = Field(
+        default=[],
+        description="Disclosures opening the statement's committed members: [salt, name, value],"
+        " [salt, value] or the decoy [salt] (docs/confidentiality.md); stored apart, never in"
+        " the record",
+    )
 
 
 class BulkModel(BaseModel):
@@ -128,6 +135,15 @@ def post_statements_bulk(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
 @router.get("/records/{index}", response_model=RecordModel, summary="One record")
 def get_record(ledger: LedgerDep, index: int) -> dict[str, Any]:
     return record_json(ledger.record(index))
+
+
+@router.get("/records/{index}/disclosures", summary="The disclosures of a record")
+def get_record_disclosures(ledger: LedgerDep, viewer: ViewerDep, index: int) -> dict[str, Any]:
+    """The disclosures that open the record's committed (confidential) members, for readers
+    the read policy allows (403 for others): verify them against the record offline with
+    `alu-ledger certificate verify --disclosures`. Records without confidential members
+    have none."""
+    return record_disclosures(ledger.engine, viewer, index)
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse, summary="Latest signed checkpoint")

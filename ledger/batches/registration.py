@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from ledger.batches.certificates import CertificateClaim, certificate_claims, check_claims
 from ledger.batches.derived import DerivedValues, derive
@@ -129,25 +128,3 @@ def batch_row(checked: CheckedBatch, index: int, region: str, at: str) -> BatchR
 
 def _ppm(share: Decimal | None) -> int:
     return int((share or Decimal(0)) * PPM)
-
-
-def batch_view(row: BatchRow, record: dict[str, Any], leaf_hash: str) -> dict[str, Any]:
-    """What a reader gets for a batch: the signed payload plus what the ledger derived."""
-    return {
-        "smelter_id": row.smelter_id,
-        "batch_id": row.batch_id,
-        "batch": record["statement"]["payload"],
-        "derived": json.loads(row.derived),
-        "footprint": {
-            "declared_kg_co2e_per_t": row.declared_kg_co2e_per_t,
-            "declared_boundary": row.declared_boundary,
-            "computed": json.loads(row.footprint) if row.footprint else None,
-            "check": row.footprint_check,
-        },
-        "region": row.region,
-        "record": {
-            "index": row.record_index,
-            "leaf_hash": leaf_hash,
-            "integrated_at": row.registered_at,
-        },
-    }

@@ -9,6 +9,7 @@ record, and verifies the current bundle in full.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ import httpx
 
 from ledger.certificates.verify import Verdict, verify_bundle
 from ledger.client import LedgerClient
+from ledger.disclosure.format import Disclosure
 from ledger.errors import ProofError
 from ledger.footprint import DEFAULT_TOLERANCE
 
@@ -29,9 +31,14 @@ def check_freshness(
     http: httpx.Client | None = None,
     today: date | None = None,
     footprint_tolerance: Decimal = DEFAULT_TOLERANCE,
+    disclosures: Sequence[Disclosure] | None = None,
 ) -> Verdict:
     """The grade's verdict at the ledger's current checkpoint, or why it cannot be trusted."""
-    options: dict[str, Any] = {"today": today, "footprint_tolerance": footprint_tolerance}
+    options: dict[str, Any] = {
+        "today": today,
+        "footprint_tolerance": footprint_tolerance,
+        "disclosures": disclosures,
+    }
     offline = verify_bundle(bundle, log_key, **options)
     if offline.status == "invalid":
         return offline

@@ -11,8 +11,12 @@
    bundle, the batch was registered by its smelter, the issuer's accreditation was
    granted by the operator, was in force on the grade's day and covers the rule set
    and the batch's product form, and every one of them precedes the grade;
-5. re-evaluating the rule set on facts recomputed from the signed batch payload
-   supports the grade;
+5. the facts the grade states (signed by the centre, checked by the ledger on append)
+   agree with everything the batch record shows publicly, and re-evaluating the rule set
+   on them supports the grade. Given the batch's disclosures, each is checked against
+   the record's digests and all facts are recomputed from the opened payload; any
+   difference is named. A grade from before signed facts existed is re-evaluated on
+   facts recomputed from its (then plaintext) batch payload;
 6. the log's signed status note for this checkpoint says whether the grade was
    revoked, and a revocation it names is in the bundle, signed by the issuer or the
    operator.
@@ -28,6 +32,7 @@ append checks): that no key was ended and no accreditation withdrawn before the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -38,10 +43,13 @@ from ledger.batches.registration import KIND as BATCH_REGISTER
 from ledger.canonical import canonical_bytes
 from ledger.certificates.status import GradeStatus
 from ledger.checkpoints import Checkpoint, NoteVerifier, open_checkpoint
+from ledger.disclosure.format import Disclosure
+from ledger.disclosure.reveal import digests_in, disclose
 from ledger.errors import LedgerError
 from ledger.footprint import DEFAULT_TOLERANCE
 from ledger.grading.evaluate import expires_at, unsupported_reason
-from ledger.grading.facts_from_batch import facts_from_registration
+from ledger.grading.facts import BatchFacts
+from ledger.grading.facts_from_batch import PUBLIC_FACTS, facts_from_registration, public_facts
 from ledger.grading.kinds import GRANT, ISSUE, PUBLISH
 from ledger.grading.kinds import REVOKE as REVOKE_GRADE
 from ledger.grading.rulesets import RuleSet, parse_ruleset
@@ -133,21 +141,30 @@ def verify_bundle(
     *,
     today: date | None = None,
     footprint_tolerance: Decimal = DEFAULT_TOLERANCE,
+    disclosures: Sequence[Disclosure] | None = None,
 ) -> Verdict:
     """Verify ``bundle`` against the C2SP verifier key ``log_key``; never raises on bad input.
 
-    ``footprint_tolerance`` must be the ledger's ``LEDGER_FOOTPRINT_TOLERANCE`` for
-    rule sets that require a consistent footprint check.
+    ``disclosures``: the batch record's disclosures (``GET /v1/records/{i}/disclosures``),
+    to recompute the facts from the opened payload too. ``footprint_tolerance`` must be
+    the ledger's ``LEDGER_FOOTPRINT_TOLERANCE`` for that recomputation.
     """
     try:
-        return _verify(bundle, log_key, today or datetime.now(UTC).date(), footprint_tolerance)
+        day = today or datetime.now(UTC).date()
+        return _verify(bundle, log_key, day, footprint_tolerance, disclosures)
     except BundleError as exc:
         return Verdict("invalid", (str(exc),))
     except LedgerError as exc:
         return Verdict("invalid", (str(exc),))
 
 
-def _verify(bundle: Any, log_key: str, today: date, tolerance: Decimal) -> Verdict:
+def _verify(
+    bundle: Any,
+    log_key: str,
+    today: date,
+    tolerance: Decimal,
+    disclosures: Sequence[Disclosure] | None,
+) -> Verdict:
     _require(isinstance(bundle, dict), "the bundle is not a JSON object")
     _require(bundle.get("format") == FORMAT, f"format is not {FORMAT}")
     verifier = NoteVerifier.parse(log_key.strip())
@@ -166,11 +183,12 @@ def _verify(bundle: Any, log_key: str, today: date, tolerance: Decimal) -> Verdi
     grade_index = _field(bundle, "grade_index", int)
     ruleset = _check_grade_inputs(entries, grade_index)
     _check_accreditation(entries, ruleset)
-    _check_evaluation(entries, ruleset, tolerance)
+    notes = _check_evaluation(entries, ruleset, tolerance, disclosures)
     status = _status(bundle, verifier, checkpoint, grade_index)
     _check_revocation(status, revocation, entries)
     summary = _summary(entries, ruleset, status, revocation)
-    return _judgement(summary, checkpoint.size, today)
+    verdict = _judgement(summary, checkpoint.size, today)
+    return Verdict(verdict.status, (*verdict.reasons, *notes), verdict.tree_size, verdict.grade)
 
 
 # -- records ----------------------------------------------------------------------
@@ -296,10 +314,81 @@ def _check_accreditation(entries: dict[str, Entry], ruleset: RuleSet) -> None:
     )
 
 
-def _check_evaluation(entries: dict[str, Entry], ruleset: RuleSet, tolerance: Decimal) -> None:
-    facts = facts_from_registration(entries["batch"].payload, tolerance)
-    reason = unsupported_reason(ruleset, facts, entries["grade"].payload.get("grade", ""))
+def _check_evaluation(
+    entries: dict[str, Entry],
+    ruleset: RuleSet,
+    tolerance: Decimal,
+    disclosures: Sequence[Disclosure] | None,
+) -> list[str]:
+    """Check the grade's facts against the batch record and re-evaluate the rule set on
+    them; return notes on what was recomputed."""
+    grade, batch = entries["grade"], entries["batch"]
+    payload = batch.payload
+    plaintext = _opened(payload, disclosures, batch.index)
+    signed = grade.payload.get("facts")
+    notes: list[str] = []
+    if signed is None:
+        # A grade from before grades carried their facts: its batch payload is plaintext.
+        _require(plaintext is not None, "the grade states no facts and the batch is committed")
+        facts = facts_from_registration(plaintext, tolerance)
+    else:
+        _require(isinstance(signed, dict), "records.grade: facts is not an object")
+        facts = BatchFacts.from_dict(signed)
+        _check_public_facts(facts, payload, batch.index)
+        if plaintext is not None:
+            recomputed = facts_from_registration(plaintext, tolerance).to_dict()
+            for name, value in facts.to_dict().items():
+                _require(
+                    recomputed[name] == value,
+                    f"fact {name} of the grade is {value}, but the batch's disclosed values give"
+                    f" {recomputed[name]}",
+                )
+            if disclosures:
+                notes.append(f"facts recomputed from {len(disclosures)} disclosures agree")
+    reason = unsupported_reason(ruleset, facts, grade.payload.get("grade", ""))
     _require(reason is None, f"re-evaluation does not support the grade: {reason}")
+    return notes
+
+
+def _opened(
+    payload: dict[str, Any], disclosures: Sequence[Disclosure] | None, index: int
+) -> dict[str, Any] | None:
+    """The batch payload opened with ``disclosures`` (each checked against the record's
+    digests), the payload itself if it commits nothing, else None."""
+    known = set(digests_in(payload))
+    if disclosures is None:
+        return None if known else payload
+    matched: set[str] = set()
+    while True:  # disclosures can carry digests of their own (one fuel line of fuels)
+        grown = [d for d in disclosures if d.digest in known and d.digest not in matched]
+        if not grown:
+            break
+        for disclosure in grown:
+            matched.add(disclosure.digest)
+            known.update(digests_in(disclosure.value))
+    for position, disclosure in enumerate(disclosures):
+        _require(
+            disclosure.digest in matched,
+            f"disclosure {position} ({disclosure.what}) does not match any digest of the batch"
+            f" record {index}",
+        )
+    opened: dict[str, Any] = disclose(payload, disclosures)
+    return opened
+
+
+def _check_public_facts(facts: BatchFacts, payload: dict[str, Any], index: int) -> None:
+    """Facts that follow from the record's public members must be what the record says."""
+    try:
+        shown = public_facts(payload)
+    except LedgerError as exc:
+        raise BundleError(f"records.batch: record {index} is not a batch: {exc}") from None
+    stated = facts.to_dict()
+    for name in PUBLIC_FACTS:
+        _require(
+            stated[name] == shown[name],
+            f"the grade's fact {name} is {stated[name]}, but the batch record {index} shows"
+            f" {shown[name]}: the grade is not about this batch",
+        )
 
 
 def _status(

@@ -16,8 +16,8 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import statements
 from ledger.custody.payloads import ACCEPT, POLICY, SPLIT, TRANSFER, TRANSFORM
+from ledger.disclosure.sign import sign_statement
 from ledger.log import Ledger
 from ledger.storage.custody import CustodyRepository
 from ledger.storage.db import read_session
@@ -34,7 +34,7 @@ def load_custody_demo(ledger: Ledger, participant_keys: dict[str, Ed25519Private
         if payload is None:
             continue
         key = participant_keys[step["signer"]]
-        appended = ledger.append(statements.sign_new(step["kind"], payload, key))
+        appended = ledger.append(sign_statement(step["kind"], payload, key))
         described = _describe(step["signer"], step["kind"], payload)
         lines.append(f"custody: {described} (record {appended.index})")
     return lines

@@ -10,8 +10,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import statements
+from ledger.disclosure.sign import sign_statement
 from ledger.grading.kinds import GRANT, ISSUE, PUBLISH, REVOKE
+from ledger.grading.reads import facts_of_batch
 from ledger.grading.shipped import load_shipped_rulesets
 from ledger.log import Ledger
 from ledger.storage.db import read_session
@@ -37,7 +38,7 @@ def _accredit(ledger: Ledger, demo: dict[str, Any], operator_key: Ed25519Private
     with read_session(ledger.engine) as session:
         if GradingRepository(session).accreditations_of(demo["centre"]):
             return []
-    ledger.append(statements.sign_new(GRANT, demo["accreditation"], operator_key))
+    ledger.append(sign_statement(GRANT, demo["accreditation"], operator_key))
     return [f"accredited evaluation centre {demo['centre']}"]
 
 
@@ -50,7 +51,7 @@ def _publish(ledger: Ledger, centre_key: Ed25519PrivateKey) -> list[str]:
             if grading.ruleset(doc["ruleset_id"], doc["version"]) is None
         ]
     if todo:
-        ledger.append_many([statements.sign_new(PUBLISH, doc, centre_key) for doc in todo])
+        ledger.append_many([sign_statement(PUBLISH, doc, centre_key) for doc in todo])
     return [f"published rule set {doc['ruleset_id']} {doc['version']}" for doc in todo]
 
 
@@ -60,7 +61,15 @@ def _issue(
     versions = {doc["ruleset_id"]: doc["version"] for doc in load_shipped_rulesets()}
     todo = [g for g in grades if _find(ledger, g) is None]
     signed = [
-        statements.sign_new(ISSUE, {**g, "ruleset_version": versions[g["ruleset_id"]]}, centre_key)
+        sign_statement(
+            ISSUE,
+            {
+                **g,
+                "ruleset_version": versions[g["ruleset_id"]],
+                "facts": facts_of_batch(ledger.engine, g["smelter_id"], g["batch_id"]),
+            },
+            centre_key,
+        )
         for g in todo
     ]
     appended = ledger.append_many(signed) if signed else []
@@ -80,7 +89,7 @@ def _revoke(
         if grade is None or grade.revoked_index is not None:
             continue
         payload = {"grade_record_index": grade.record_index, "reason": revocation["reason"]}
-        ledger.append(statements.sign_new(REVOKE, payload, centre_key))
+        ledger.append(sign_statement(REVOKE, payload, centre_key))
         lines.append(f"revoked grade at record {grade.record_index}: {revocation['reason']}")
     return lines
 

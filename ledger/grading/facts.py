@@ -10,11 +10,12 @@ where floats do not survive canonicalisation.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ledger.errors import MalformedError
+from ledger.errors import InvalidError, MalformedError
 
 BOUNDARIES = ("cradle_to_gate", "scope1_2")
 ROUTES = ("primary", "secondary", "mixed")
@@ -93,6 +94,28 @@ class BatchFacts:
         for name in _SHARES:
             values[name] = _parse_share(data[name], name)
         return cls(**values)
+
+
+def check_attested_facts(claimed: Any, facts: BatchFacts, root: str = "payload.facts") -> None:
+    """Refuse facts a grade states unless they are exactly the ledger's, naming the first
+    that differs: a grade is only as good as the accounting it was evaluated on."""
+    if not isinstance(claimed, dict):
+        raise MalformedError("must be an object of the batch's facts", field=root)
+    expected = facts.to_dict()
+    for name in claimed:
+        if name not in expected:
+            raise MalformedError("is not a fact of a batch", field=f"{root}.{name}")
+    for name, value in expected.items():
+        if name not in claimed:
+            raise MalformedError(
+                f"is required: the ledger's value is {json.dumps(value)}", field=f"{root}.{name}"
+            )
+        if claimed[name] != value or type(claimed[name]) is not type(value):
+            raise InvalidError(
+                f"is {json.dumps(claimed[name])}, but the ledger computes {json.dumps(value)}"
+                " for this batch; grade on the ledger's facts (POST /v1/evaluations/preview)",
+                field=f"{root}.{name}",
+            )
 
 
 def _check_text(value: object, name: str) -> None:

@@ -5,9 +5,11 @@ GraphQL and offline certificate checks grade from the same numbers. Shares come 
 the derived values at 4 places, half-even, the numbers a reader of the batch sees.
 
 ``batch_facts`` reads what the ledger stored when the batch was appended;
-``facts_from_registration`` recomputes the same facts from the signed payload with the
-shipped factor tables, for verifiers that hold nothing but records. The two agree as
-long as the footprint tolerance is the ledger's (a test holds them together).
+``facts_from_registration`` recomputes the same facts from the plaintext payload (the
+signed one opened with its disclosures) with the shipped factor tables, for verifiers that
+hold nothing but records and disclosures. The two agree as long as the footprint
+tolerance is the ledger's (a test holds them together). ``public_facts`` are the facts
+anyone can recompute from the signed payload alone, without a disclosure.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from ledger.batches.derived import derive
 from ledger.batches.payload import parse_registration
+from ledger.disclosure.reveal import strip_commitments
 from ledger.footprint import DEFAULT_TOLERANCE, compute_footprint, footprint_check
 from ledger.grading.facts import BatchFacts
 from ledger.storage.tables import BatchRow
@@ -71,6 +74,42 @@ def facts_from_registration(
         ),
         activity_data_present=payload.get("activity_data") is not None,
     )
+
+
+PUBLIC_FACTS = (
+    "product_form",
+    "route",
+    "declared_kg_co2e_per_t",
+    "declared_boundary",
+    "renewable_share_certified",
+    "recycled_pre",
+    "recycled_post",
+    "recycled_total",
+    "third_party_verified",
+    "activity_data_present",
+)
+"""Facts that follow from a batch's public members; the rest need its activity data."""
+
+
+def public_facts(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The public facts of a signed ``batch.register`` payload (committed or not), in the
+    form of ``BatchFacts.to_dict``; nothing confidential is needed or used."""
+    public = strip_commitments(payload)
+    reg = parse_registration(public)
+    derived = derive(reg).to_dict()
+    declared = reg.declared_footprint
+    return {
+        "product_form": reg.product_form,
+        "route": reg.route,
+        "declared_kg_co2e_per_t": declared.kg_co2e_per_t,
+        "declared_boundary": declared.boundary,
+        "renewable_share_certified": str(_share(derived["renewable_share"])),
+        "recycled_pre": str(_share(derived["recycled_content_pre_consumer"])),
+        "recycled_post": str(_share(derived["recycled_content_post_consumer"])),
+        "recycled_total": str(_share(derived["recycled_content_total"])),
+        "third_party_verified": declared.verification is not None,
+        "activity_data_present": payload.get("activity_data") is not None,
+    }
 
 
 def _share(value: str | None) -> Decimal:

@@ -7,8 +7,10 @@
 - ``ruleset.publish`` (accredited centre): a rule-set document; (id, version) is
   unique forever.
 - ``grade.issue`` (accredited centre whose scope covers the rule set and the batch's
-  product form): the ledger rebuilds the batch's facts and refuses a grade the rule
-  set does not support.
+  product form): carries the facts the centre evaluated (``facts``, as
+  ``BatchFacts.to_dict``); the ledger refuses facts that differ from its own, naming the
+  fact, and a grade the rule set does not support on them. Signed facts let anyone
+  re-evaluate the grade offline without the smelter's confidential values.
 - ``grade.revoke`` (the issuer or the operator): the grade stays readable, revoked.
 
 "The statement's date" is the date of the record's ``integrated_at`` (UTC).
@@ -32,7 +34,7 @@ from ledger.errors import (
     NotFoundError,
 )
 from ledger.grading.evaluate import expires_at, unsupported_reason
-from ledger.grading.facts import BatchFacts
+from ledger.grading.facts import BatchFacts, check_attested_facts
 from ledger.grading.facts_from_batch import batch_facts
 from ledger.grading.rulesets import RuleSet, parse_ruleset
 from ledger.grading.scope import ALL_RULESETS, scope_covers
@@ -256,7 +258,7 @@ class CheckedGrade:
 
 class IssueGrade(StatementKind):
     name = ISSUE
-    FIELDS = ("smelter_id", "batch_id", "ruleset_id", "ruleset_version", "grade")
+    FIELDS = ("smelter_id", "batch_id", "ruleset_id", "ruleset_version", "grade", "facts")
 
     def check(self, ctx: AppendContext, statement: Statement, author: Author) -> CheckedGrade:
         require_role(author, CENTRE_ROLE, action="issuing a grade")
@@ -291,6 +293,7 @@ class IssueGrade(StatementKind):
         ruleset = stored_ruleset(row)
         record = ctx.repo.record(batch.record_index)
         facts = batch_facts(batch, record.statement["payload"])
+        check_attested_facts(payload["facts"], facts)
         reason = unsupported_reason(ruleset, facts, grade)
         if reason is not None:
             raise InvalidError(reason, field="payload.grade")

@@ -82,6 +82,16 @@ def grades_of_batch(engine: Engine, smelter_id: str, batch_id: str) -> dict[str,
     return {"items": [grade_view(row) for row in rows]}
 
 
+def facts_of_batch(engine: Engine, smelter_id: str, batch_id: str) -> dict[str, Any]:
+    """The ledger's facts of a batch, as a ``grade.issue`` must state them."""
+    with read_session(engine) as session:
+        batch = BatchRepository(session).get(smelter_id, batch_id)
+        if batch is None:
+            raise NotFoundError(f"no batch {smelter_id}/{batch_id}", field="batch_id")
+        record = Repository(session).record(batch.record_index)
+        return batch_facts(batch, record.statement["payload"]).to_dict()
+
+
 def preview_evaluation(
     engine: Engine, smelter_id: str, batch_id: str, ruleset_id: str, version: str
 ) -> dict[str, Any]:

@@ -47,6 +47,11 @@ class BatchRepository:
     def get(self, smelter_id: str, batch_id: str) -> BatchRow | None:
         return self.session.get(BatchRow, (smelter_id, batch_id))
 
+    def by_record_index(self, record_index: int) -> BatchRow | None:
+        """The batch registered by record ``record_index``, if that record registered one."""
+        query = select(BatchRow).where(BatchRow.record_index == record_index)
+        return self.session.exec(query).scalars().first()
+
     def exists(self, smelter_id: str, batch_id: str) -> bool:
         query = select(BatchRow.record_index).where(
             BatchRow.smelter_id == smelter_id, BatchRow.batch_id == batch_id

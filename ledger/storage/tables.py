@@ -318,3 +318,36 @@ class ApiTokenRow(SQLModel, table=True):
     created_at: str
     expires_at: str | None = None
     revoked_at: str | None = None
+
+
+class DisclosureRow(SQLModel, table=True):
+    """A disclosure that opened a digest of record ``record_index`` (docs/confidentiality.md).
+
+    Never part of a record, a proof or a checkpoint: it is served only to readers the read
+    policy lets see it (``ledger/visibility.py``). ``disclosure`` is the RFC 8785 text of
+    the disclosure array, ``digest`` the base64url SHA-256 of exactly those bytes.
+    """
+
+    __tablename__ = "disclosures"
+    __table_args__ = (Index("ix_disclosures_record", "record_index", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    position: int
+    digest: str
+    decoy: bool
+    disclosure: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class DisclosureGrantRow(SQLModel, table=True):
+    """A smelter's ``disclosure.grant``: ``grantee_id`` may read the disclosures of its
+    batch ``batch_id`` (None: of all its batches) until ``revoked_index``."""
+
+    __tablename__ = "disclosure_grants"
+    __table_args__ = (Index("ix_disclosure_grants_grantee", "grantee_id", "smelter_id"),)
+
+    granted_index: int = Field(sa_column=_bigint_pk())
+    smelter_id: str
+    grantee_id: str
+    batch_id: str | None = None
+    revoked_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
