@@ -9,6 +9,10 @@ verifies with the key the signer names, and that key was valid at that index
 from all leaves must have the signed checkpoint's root, and every stored
 checkpoint's root must match the recomputed tree at its size.
 
+Then every stored disclosure (the opened confidential values, kept beside the records)
+must hash to a digest its record signed: an operator who edited a disclosure in the
+database would serve buyers values the smelter never committed to.
+
 Signature checks dominate the cost, so chunks of records are checked in worker
 processes while the parent streams rows and folds the Merkle tree.
 """
@@ -30,11 +34,14 @@ from sqlalchemy import Engine
 from ledger import merkle
 from ledger.canonical import canonical_value
 from ledger.checkpoints import NoteVerifier, open_checkpoint
+from ledger.disclosure.format import parse_disclosure
+from ledger.disclosure.reveal import digests_in
 from ledger.errors import LedgerError
 from ledger.participants import KEY_KINDS, KeyHistory
-from ledger.records import GENESIS_PREV, statement_slice
+from ledger.records import GENESIS_PREV, Record, statement_slice
 from ledger.statements import decode_signature
 from ledger.storage.db import read_session
+from ledger.storage.disclosures import DisclosureRepository
 from ledger.storage.repository import Repository
 
 #: Below this many records a process pool costs more than it saves.
@@ -163,7 +170,14 @@ class Auditor:
             history = self._key_history(repo)
             stored_roots = repo.checkpoint_roots()
             chunks = repo.stream_records(0, checkpoint.size)
-            return self._check_all(chunks, history, checkpoint.size, checkpoint.root, stored_roots)
+            report = self._check_all(
+                chunks, history, checkpoint.size, checkpoint.root, stored_roots
+            )
+            if report.ok:
+                problem = check_disclosures(repo, DisclosureRepository(session))
+                if problem is not None:
+                    return AuditReport(report.records, report.checkpoint_size, problem)
+            return report
 
     def _key_history(self, repo: Repository) -> KeyHistory:
         history = KeyHistory()
@@ -199,6 +213,36 @@ class Auditor:
         if frontier.root() != root:
             return AuditReport(size, size, Problem(size - 1, "Merkle root differs from checkpoint"))
         return AuditReport(size, size, None)
+
+
+def check_disclosures(repo: Repository, disclosures: DisclosureRepository) -> Problem | None:
+    """The first stored disclosure that opens no digest its record signed."""
+    for chunk in disclosures.stream():
+        records = repo.records(index for index, _ in chunk)
+        for index, text in chunk:
+            problem = _disclosure_problem(records.get(index), text)
+            if problem is not None:
+                return Problem(index, problem)
+    return None
+
+
+def _disclosure_problem(record: Record | None, text: str) -> str | None:
+    if record is None:
+        return "disclosures are stored for a record that does not exist"
+    try:
+        stored = [parse_disclosure(raw, "disclosure") for raw in json.loads(text)]
+    except (ValueError, TypeError, LedgerError):
+        return "stored disclosures are not disclosures"
+    known = set(digests_in(record.statement["payload"]))
+    for disclosure in stored:  # nested digests (a fuel line of fuels) come with their parent
+        known.update(digests_in(disclosure.value))
+    for position, disclosure in enumerate(stored):
+        if disclosure.digest not in known:
+            return (
+                f"disclosure {position} ({disclosure.what}) opens no digest the record signed"
+                f" (its digest is {disclosure.digest})"
+            )
+    return None
 
 
 def _link(

@@ -89,9 +89,7 @@ def _register_batches(ledger: Ledger, participant_keys: dict[str, Ed25519Private
             for b in demo_file("batches.json")
             if not batches.exists(b["smelter_id"], b["batch_id"])
         ]
-    signed = [
-        sign_statement(BATCH_REGISTER, b, participant_keys[b["smelter_id"]]) for b in todo
-    ]
+    signed = [sign_statement(BATCH_REGISTER, b, participant_keys[b["smelter_id"]]) for b in todo]
     if signed:
         ledger.append_many(signed)
     return [f"registered batch {b['smelter_id']}/{b['batch_id']}" for b in todo]

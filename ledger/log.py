@@ -35,7 +35,7 @@ from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey, SignerK
 from ledger.records import GENESIS_PREV, Record, leaf_bytes
 from ledger.statements import SignedStatement, Statement, parse_utc, utc_now
 from ledger.storage.db import read_session, write_session
-from ledger.storage.disclosures import DisclosureRepository
+from ledger.storage.disclosures import DisclosureRepository, disclosure_rows
 from ledger.storage.repository import Head, Repository
 
 
@@ -127,7 +127,7 @@ class Ledger:
         rows: list[dict[str, Any]] = []
         nodes: list[tuple[merkle.NodeId, bytes]] = []
         records: list[Record] = []
-        disclosures = DisclosureRepository(repo.session)
+        disclosures: list[dict[str, Any]] = []
         for position, signed in enumerate(statements):
             index = head.size + position
             ctx = AppendContext(
@@ -143,12 +143,13 @@ class Ledger:
                 leaf = self._admit(ctx, signed, prev.hex(), integrated_at)
             except LedgerError as error:
                 raise _prefixed(error, field_prefix, position) from None
-            disclosures.add(index, signed.disclosures)
+            disclosures.extend(disclosure_rows(index, signed.disclosures))
             prev = merkle.leaf_hash(leaf)
             nodes.extend(frontier.append(prev))
             records.append(Record(index, leaf))
             rows.append(_record_row(index, leaf, prev, signed, integrated_at))
         repo.insert_records(rows)
+        DisclosureRepository(repo.session).insert(disclosures)
         repo.insert_nodes(nodes)
         new_head = Head(frontier.size, frontier.root(), prev)
         note = sign_checkpoint(Checkpoint(self.origin, new_head.size, new_head.root), self.signer)

@@ -18,6 +18,7 @@ from ledger import keys, statements
 from ledger.certificates import check_freshness, verify_bundle
 from ledger.checkpoints import Checkpoint, NoteSigner
 from ledger.demo import demo_file
+from ledger.disclosure.format import member
 from ledger.disclosure.reveal import disclose
 from ledger.grading.facts_from_batch import (
     PUBLIC_FACTS,
@@ -29,6 +30,7 @@ from ledger.storage.batches import BatchRepository
 from ledger.storage.db import read_session
 from ledger.storage.disclosures import DisclosureRepository
 from ledger.storage.repository import Repository
+from ledger.tokens import issue_token
 from tests.conftest import LedgerEnv, make_env
 from tests.grading_support import BATCH, CENTRE, SMELTER, grant, issue, set_up_grading
 from tests.support import CliLedger, serving
@@ -336,3 +338,80 @@ def test_cli_refuses_a_bad_log_key_and_a_missing_file(tmp_path: Path) -> None:
     bad_key = cli.run("certificate", "verify", tmp_path / "b.json", "--log-key", "x+y+z")
     assert bad_key.exit_code == 1
     assert bad_key.stdout.startswith("invalid: ")
+
+
+# -- with the batch's disclosures ----------------------------------------------------------
+def batch_disclosures(env: LedgerEnv, bundle: Bundle) -> list[Any]:
+    index = bundle["records"]["batch"]["record"]["index"]
+    with read_session(env.ledger.engine) as session:
+        return DisclosureRepository(session).of_records([index])[index]
+
+
+def test_a_certificate_verifies_without_disclosures_and_agrees_with_them(
+    graded: LedgerEnv,
+) -> None:
+    bundle = fetch(graded, issue(graded, "tier-2").index)
+    assert "ac_power_kwh_per_t" not in json.dumps(bundle)
+    vkey = graded.ledger.verifier_key
+    assert verify_bundle(bundle, vkey).status == "valid"
+
+    disclosures = batch_disclosures(graded, bundle)
+    verdict = verify_bundle(bundle, vkey, disclosures=disclosures)
+
+    assert verdict.status == "valid", verdict.reasons
+    assert verdict.reasons[-1] == f"facts recomputed from {len(disclosures)} disclosures agree"
+
+
+def test_one_character_changed_in_a_disclosure_is_named(graded: LedgerEnv) -> None:
+    bundle = fetch(graded, issue(graded, "tier-2").index)
+    disclosures = batch_disclosures(graded, bundle)
+    position = next(i for i, d in enumerate(disclosures) if d.name == "anode_sulphur_pct")
+    original = disclosures[position]
+    disclosures[position] = member(original.name, original.value.replace("1", "2"), original.salt)
+
+    verdict = verify_bundle(bundle, graded.ledger.verifier_key, disclosures=disclosures)
+
+    assert verdict.status == "invalid"
+    assert verdict.reasons == (
+        f"disclosure {position} (member anode_sulphur_pct) does not match any digest of the"
+        f" batch record {bundle['records']['batch']['record']['index']}",
+    )
+
+
+def test_disclosures_that_open_to_other_facts_are_named(graded: LedgerEnv) -> None:
+    """Genuine disclosures, but one withheld: the recomputed footprint differs from the
+    grade's signed facts, and the verifier says which fact."""
+    bundle = fetch(graded, issue(graded, "tier-2").index)
+    disclosures = [d for d in batch_disclosures(graded, bundle) if d.name != "alumina_kg_per_t"]
+
+    verdict = verify_bundle(bundle, graded.ledger.verifier_key, disclosures=disclosures)
+
+    assert verdict.status == "invalid"
+    assert verdict.reasons[0].startswith("fact computed_total_kg_co2e_per_t of the grade is")
+
+
+def test_cli_verifies_with_the_disclosures_a_reader_may_fetch(
+    graded: LedgerEnv, tmp_path: Path
+) -> None:
+    grade_index = issue(graded, "tier-2").index
+    vkey = graded.ledger.verifier_key
+    cli = CliLedger(tmp_path)
+    bundle_file, opened = tmp_path / "cert.json", tmp_path / "disclosures.json"
+    centre_token = issue_token(graded.ledger.engine, CENTRE).token
+    with serving(graded.ledger) as url:
+        got = cli.run("certificate", "get", grade_index, "--server", url, "-o", bundle_file)
+        assert got.exit_code == 0, got.output
+        batch_index = json.loads(bundle_file.read_text())["records"]["batch"]["record"]["index"]
+        anonymous = cli.run("disclosure", "get", batch_index, "--server", url)
+        fetched = cli.run(
+            "disclosure", "get", batch_index, "--server", url, "--token", centre_token, "-o", opened
+        )
+    assert cli.error_line(anonymous).startswith("error: authorization: the disclosures of")
+    assert fetched.exit_code == 0, fetched.output
+
+    verified = cli.run(
+        "certificate", "verify", bundle_file, "--log-key", vkey, "--disclosures", opened
+    )
+
+    assert verified.exit_code == 0, verified.output
+    assert "disclosures agree" in verified.stdout

@@ -24,6 +24,7 @@ import rfc8785
 from ledger import keys, merkle, statements
 from ledger.checkpoints import NoteSigner
 from ledger.client import LedgerClient, Receipt
+from ledger.disclosure.reveal import disclose
 from ledger.errors import (
     ConflictError,
     ForbiddenError,
@@ -32,8 +33,9 @@ from ledger.errors import (
     ProofError,
     SignatureError,
 )
+from ledger.tokens import issue_token
 from tests.conftest import LedgerEnv, attestation, make_env
-from tests.support import serving
+from tests.support import SMELTER, demo_batch, serving
 
 Mutator = Callable[[httpx.Request, Any], Any]
 
@@ -389,3 +391,21 @@ def test_a_bulk_answer_missing_a_record_is_caught(
     relay.mutate = drop_last
     with ledger_client, pytest.raises(ProofError, match="sent 3 statements, got 2 records"):
         ledger_client.submit_many([attestation(smelter, i) for i in range(3)])
+
+
+def test_a_batch_goes_out_committed_and_its_disclosures_come_back_to_a_token_holder(
+    client: LedgerClient, sqlite_env: LedgerEnv, base_url: str, smelter: Any
+) -> None:
+    payload = demo_batch("YN-2025-0001")
+    receipt = client.submit("batch.register", payload)
+    signed = receipt.record["statement"]["payload"]
+    assert set(signed["activity_data"]) == {"_sd"}
+    assert "Casting record" not in json.dumps(signed)
+
+    token = issue_token(sqlite_env.ledger.engine, SMELTER).token
+    vkey = sqlite_env.ledger.verifier_key
+    with LedgerClient(base_url, vkey, token=token) as owner:
+        disclosures = owner.disclosures(receipt.index)
+    assert disclose(signed, disclosures) == payload
+    with LedgerClient(base_url, vkey) as anonymous, pytest.raises(ForbiddenError):
+        anonymous.disclosures(receipt.index)

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
 from ledger.disclosure.format import Disclosure, parse_disclosure
 from ledger.storage.tables import DisclosureGrantRow, DisclosureRow
 
-#: Rows per chunk when the audit streams every disclosure.
-STREAM_CHUNK = 5_000
+#: Records per chunk when the audit streams every record's disclosures.
+STREAM_CHUNK = 1_000
 
 
 class DisclosureRepository:
@@ -20,49 +20,43 @@ class DisclosureRepository:
         self.session = session
 
     # -- disclosures --------------------------------------------------------
-    def add(self, record_index: int, disclosures: Sequence[Disclosure]) -> None:
-        """Store the disclosures that opened record ``record_index``, in submission order."""
-        if disclosures:
-            self.session.execute(insert(DisclosureRow), _rows(record_index, disclosures))
+    def insert(self, rows: Sequence[dict[str, object]]) -> None:
+        """Store disclosures (``disclosure_rows``) in one statement."""
+        if rows:
+            self.session.execute(insert(DisclosureRow.__table__), list(rows))
 
     def of_records(self, indexes: Iterable[int]) -> dict[int, list[Disclosure]]:
-        """The non-decoy disclosures of each record, in submission order; records without
-        any are absent. Stored disclosures were checked on append, so they parse."""
+        """The disclosures of each record, in submission order; records without any are
+        absent. Stored disclosures were checked on append, so they parse."""
         wanted = sorted(set(indexes))
         if not wanted:
             return {}
         rows = self.session.execute(
-            select(DisclosureRow.record_index, DisclosureRow.disclosure)
-            .where(DisclosureRow.record_index.in_(wanted), DisclosureRow.decoy.is_(False))
-            .order_by(DisclosureRow.record_index, DisclosureRow.position)
+            select(DisclosureRow.record_index, DisclosureRow.disclosures).where(
+                DisclosureRow.record_index.in_(wanted)
+            )
         ).all()
-        found: dict[int, list[Disclosure]] = {}
-        for index, text in rows:
-            found.setdefault(index, []).append(parse_disclosure(json.loads(text), "disclosure"))
-        return found
+        return {
+            int(index): [parse_disclosure(raw, "disclosure") for raw in json.loads(text)]
+            for index, text in rows
+        }
 
-    def stream(self) -> Iterator[list[tuple[int, int, str, str]]]:
-        """Every stored disclosure as ``(record_index, position, digest, text)``, in
-        chunks ordered by record index and position (decoys included)."""
-        last = (-1, -1)
-        table = DisclosureRow
+    def stream(self) -> Iterator[list[tuple[int, str]]]:
+        """Every record's stored disclosures as ``(record_index, JSON text)``, in chunks
+        ordered by record index."""
+        after = -1
         while True:
             query = (
-                select(table.record_index, table.position, table.digest, table.disclosure)
-                .where(
-                    or_(
-                        table.record_index > last[0],
-                        (table.record_index == last[0]) & (table.position > last[1]),
-                    )
-                )
-                .order_by(table.record_index, table.position)
+                select(DisclosureRow.record_index, DisclosureRow.disclosures)
+                .where(DisclosureRow.record_index > after)
+                .order_by(DisclosureRow.record_index)
                 .limit(STREAM_CHUNK)
             )
-            chunk = [tuple(row) for row in self.session.execute(query).all()]
-            if not chunk:
+            rows = [(int(index), str(text)) for index, text in self.session.execute(query)]
+            if not rows:
                 return
-            yield chunk  # type: ignore[misc]
-            last = (chunk[-1][0], chunk[-1][1])
+            yield rows
+            after = rows[-1][0]
 
     # -- grants -------------------------------------------------------------
     def add_grant(self, row: DisclosureGrantRow) -> None:
@@ -106,14 +100,12 @@ class DisclosureRepository:
         return self.session.exec(query).scalars().first()
 
 
-def _rows(record_index: int, disclosures: Sequence[Disclosure]) -> list[dict[str, object]]:
-    return [
-        {
-            "record_index": record_index,
-            "position": position,
-            "digest": disclosure.digest,
-            "decoy": disclosure.decoy,
-            "disclosure": disclosure.canonical.decode(),
-        }
-        for position, disclosure in enumerate(disclosures)
-    ]
+def disclosure_rows(
+    record_index: int, disclosures: Sequence[Disclosure]
+) -> list[dict[str, object]]:
+    """The row storing what opened record ``record_index`` (none when nothing did):
+    decoys are left out, they open nothing."""
+    kept = [d.canonical.decode() for d in disclosures if not d.decoy]
+    if not kept:
+        return []
+    return [{"record_index": record_index, "disclosures": f"[{','.join(kept)}]"}]

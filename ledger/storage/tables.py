@@ -321,22 +321,19 @@ class ApiTokenRow(SQLModel, table=True):
 
 
 class DisclosureRow(SQLModel, table=True):
-    """A disclosure that opened a digest of record ``record_index`` (docs/confidentiality.md).
+    """The disclosures that opened the digests of record ``record_index``
+    (docs/confidentiality.md), decoys left out.
 
-    Never part of a record, a proof or a checkpoint: it is served only to readers the read
-    policy lets see it (``ledger/visibility.py``). ``disclosure`` is the RFC 8785 text of
-    the disclosure array, ``digest`` the base64url SHA-256 of exactly those bytes.
+    Never part of a record, a proof or a checkpoint: served only to readers the read
+    policy lets see them (``ledger/visibility.py``). ``disclosures`` is a JSON array of the
+    disclosure arrays in submission order; each one's digest is SHA-256 over its RFC 8785
+    bytes, which the audit recomputes.
     """
 
     __tablename__ = "disclosures"
-    __table_args__ = (Index("ix_disclosures_record", "record_index", "position"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    record_index: int = Field(sa_column=Column(BigInteger, nullable=False))
-    position: int
-    digest: str
-    decoy: bool
-    disclosure: str = Field(sa_column=Column(Text, nullable=False))
+    record_index: int = Field(sa_column=_bigint_pk())
+    disclosures: str = Field(sa_column=Column(Text, nullable=False))
 
 
 class DisclosureGrantRow(SQLModel, table=True):

@@ -23,16 +23,10 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     op.create_table(
         "disclosures",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("record_index", sa.BigInteger(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
-        sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("decoy", sa.Boolean(), nullable=False),
-        sa.Column("disclosure", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+        sa.Column("record_index", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("disclosures", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("record_index"),
     )
-    with op.batch_alter_table("disclosures", schema=None) as batch_op:
-        batch_op.create_index("ix_disclosures_record", ["record_index", "position"], unique=False)
     op.create_table(
         "disclosure_grants",
         sa.Column("granted_index", sa.BigInteger(), autoincrement=False, nullable=False),
@@ -52,6 +46,4 @@ def downgrade() -> None:
     with op.batch_alter_table("disclosure_grants", schema=None) as batch_op:
         batch_op.drop_index("ix_disclosure_grants_grantee")
     op.drop_table("disclosure_grants")
-    with op.batch_alter_table("disclosures", schema=None) as batch_op:
-        batch_op.drop_index("ix_disclosures_record")
     op.drop_table("disclosures")
