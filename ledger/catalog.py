@@ -20,7 +20,7 @@ def default_kinds(footprint_tolerance: Decimal = DEFAULT_TOLERANCE) -> KindRegis
             *participant_kinds(),
             AttestDocument(),
             RegisterBatch(footprint_tolerance),
-            *grading_kinds(),
+            *grading_kinds(footprint_tolerance),
             *custody_kinds(),
             *disclosure_kinds(),
         ]

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import keys
 from ledger.batches.registration import KIND as BATCH_REGISTER
 from ledger.bootstrap import load_or_create_key
-from ledger.custody.demo import load_custody_demo
+from ledger.custody.demo import load_custody_demo, load_custody_steps
 from ledger.disclosure.sign import sign_statement
 from ledger.grading.demo import load_grading_demo
 from ledger.log import Ledger
@@ -82,13 +82,23 @@ def _register_participants(
 
 
 def _register_batches(ledger: Ledger, participant_keys: dict[str, Ed25519PrivateKey]) -> list[str]:
+    """Batches that name no lot, then the purchases (custody), then the batches naming
+    the lots bought: a batch consumes the lots it names, so they must be its smelter's."""
+    every = demo_file("batches.json")
+    own = [b for b in every if not b["metal_inputs"].get("purchased_primary_batches")]
+    lines = _register(ledger, own, participant_keys)
+    purchases = demo_file("purchases.json")["steps"]
+    lines += load_custody_steps(ledger, purchases, participant_keys)
+    buying = [b for b in every if b["metal_inputs"].get("purchased_primary_batches")]
+    return lines + _register(ledger, buying, participant_keys)
+
+
+def _register(
+    ledger: Ledger, payloads: list[dict[str, Any]], participant_keys: dict[str, Ed25519PrivateKey]
+) -> list[str]:
     with read_session(ledger.engine) as session:
         batches = BatchRepository(session)
-        todo = [
-            b
-            for b in demo_file("batches.json")
-            if not batches.exists(b["smelter_id"], b["batch_id"])
-        ]
+        todo = [b for b in payloads if not batches.exists(b["smelter_id"], b["batch_id"])]
     signed = [sign_statement(BATCH_REGISTER, b, participant_keys[b["smelter_id"]]) for b in todo]
     if signed:
         ledger.append_many(signed)

@@ -151,6 +151,8 @@ def grade(env: LedgerEnv, smelter: str, batch_id: str, ruleset_id: str, name: st
         "ruleset_id": ruleset_id,
         "ruleset_version": shipped["version"],
         "grade": name,
-        "facts": facts_of_batch(env.ledger.engine, smelter, batch_id),
+        "facts": facts_of_batch(
+            env.ledger.engine, smelter, batch_id, ruleset_id, shipped["version"]
+        ),
     }
     return env.append("grade.issue", payload, env.participant_keys[CENTRE])

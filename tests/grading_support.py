@@ -14,7 +14,8 @@ from tests.conftest import LedgerEnv
 DEMO_BATCHES = Path(__file__).resolve().parents[1] / "scripts" / "demo" / "batches.json"
 SMELTER = "yn-smelter"
 CENTRE = "centre-a"
-RULESET = "cnia-green-low-carbon-aluminium"
+RULESET = "example-green-low-carbon-aluminium"
+VERSION = "2.0.0"
 BATCH = "YN-2025-0001"
 
 
@@ -44,19 +45,26 @@ def issue(env: LedgerEnv, grade: str, key: Any = None, **extra: Any) -> Any:
         "smelter_id": SMELTER,
         "batch_id": BATCH,
         "ruleset_id": RULESET,
-        "ruleset_version": "1.0.0",
+        "ruleset_version": VERSION,
         "grade": grade,
         **extra,
     }
     if "facts" not in payload:
-        payload["facts"] = ledger_facts(env, payload["smelter_id"], payload["batch_id"])
+        payload["facts"] = ledger_facts(env, payload)
     return env.append("grade.issue", payload, key or env.participant_keys[CENTRE])
 
 
-def ledger_facts(env: LedgerEnv, smelter_id: str, batch_id: str) -> dict[str, Any]:
-    """The facts the ledger holds for a batch (``{}`` for a batch it does not know)."""
+def ledger_facts(env: LedgerEnv, grade: dict[str, Any]) -> dict[str, Any]:
+    """The facts the rule set of a ``grade.issue`` payload grades its batch on (``{}`` when
+    the ledger knows no such batch or rule set)."""
     try:
-        return facts_of_batch(env.ledger.engine, smelter_id, batch_id)
+        return facts_of_batch(
+            env.ledger.engine,
+            grade["smelter_id"],
+            grade["batch_id"],
+            grade["ruleset_id"],
+            grade["ruleset_version"],
+        )
     except NotFoundError:
         return {}
 

@@ -49,8 +49,8 @@ def base() -> dict[str, Any]:
                 "kwh": 300000,
                 "certificate": {
                     "scheme": "GEC",
-                    "first_id": gec("202502000000101"),
-                    "last_id": gec("202502000000400"),
+                    "first_id": gec("202502000010111"),
+                    "last_id": gec("202502000040011"),
                     "mwh": "300",
                     "vintage": "2025-02",
                 },
@@ -277,7 +277,7 @@ def test_gec_code_must_be_digits():
 
 
 def test_certificate_names_id_or_range_not_both():
-    err = refused(lambda p: cert(p).update(id=gec("202502000000101")))
+    err = refused(lambda p: cert(p).update(id=gec("202502000010111")))
     assert isinstance(err, MalformedError)
     assert err.field == "payload.electricity[0].certificate"
     assert "either one certificate by 'id' or a serial range" in err.detail
@@ -467,7 +467,7 @@ def test_electrolysis_below_physical_minimum_from_total_electricity():
         del p["activity_data"]
         p["electricity"][1]["kwh"] = 0
         p["electricity"][0]["kwh"] = 260000  # 260,000 / 24.24 t = 10,726 kWh/t
-        cert(p).update(last_id=gec("202502000000360"), mwh="260")
+        cert(p).update(last_id=gec("202502000036011"), mwh="260")
 
     err = refused(change)
     assert isinstance(err, InvalidError)
@@ -524,14 +524,14 @@ def test_certificate_cannot_back_fossil_power():
 
 
 def test_gec_range_within_one_project():
-    err = refused(lambda p: cert(p).update(last_id="11012019061553088" + "202502000000400"))
+    err = refused(lambda p: cert(p).update(last_id="11012019061553088" + "202502000040011"))
     assert isinstance(err, InvalidError)
     assert err.field == "payload.electricity[0].certificate.last_id"
-    assert "17-digit project registration" in err.detail
+    assert "differs from first_id" in err.detail and "in its project" in err.detail
 
 
 def test_gec_range_runs_low_to_high():
-    err = refused(lambda p: cert(p).update(last_id=gec("202502000000100")))
+    err = refused(lambda p: cert(p).update(last_id=gec("202502000010011")))
     assert err.field == "payload.electricity[0].certificate.last_id"
     assert "comes before first_id" in err.detail
 
@@ -547,7 +547,7 @@ def test_single_gec_code_is_one_mwh():
     def change(p: dict[str, Any]) -> None:
         p["electricity"][0]["certificate"] = {
             "scheme": "GEC",
-            "id": gec("202502000000101"),
+            "id": gec("202502000010111"),
             "mwh": "2",
             "vintage": "2025-02",
         }
@@ -594,10 +594,49 @@ def test_range_serials_fit_64_bits():
 
 
 def test_vintage_not_after_production():
-    err = refused(lambda p: cert(p).update(vintage="2025-04"))
+    def later(p: dict[str, Any]) -> None:
+        cert(p).update(
+            first_id=gec("202504000010111"), last_id=gec("202504000040011"), vintage="2025-04"
+        )
+
+    err = refused(later)
     assert isinstance(err, InvalidError)
     assert err.field == "payload.electricity[0].certificate.vintage"
-    assert "after the production period, which ends 2025-03-04" in err.detail
+    assert "produced in 2025-04, after the production period, which ends 2025-03-04" in err.detail
+
+
+def test_the_vintage_is_read_from_the_gec_code():
+    """A GEC whose code says 2025-02 cannot be declared of 2019-01 (issue 11)."""
+    err = refused(lambda p: cert(p).update(vintage="2019-01"))
+    assert err.field == "payload.electricity[0].certificate.vintage"
+    assert "contradicts the certificate code, which states production in 2025-02" in err.detail
+    undeclared = base()
+    cert(undeclared).pop("vintage")
+    months = parse_registration(undeclared).electricity[0].certificate.production_months
+    assert months == ("2025-02",)
+
+
+def test_a_gec_older_than_24_months_before_production_is_refused():
+    def old(p: dict[str, Any]) -> None:
+        cert(p).update(first_id=gec("202302000010111"), last_id=gec("202302000040011"))
+        cert(p).pop("vintage")
+
+    err = refused(old)
+    assert err.field == "payload.electricity[0].certificate.vintage"
+    assert "more than 24 months before the production period starts" in err.detail
+    # 2023-03 is exactly 24 months before 2025-03: still valid
+    edge = base()
+    cert(edge).update(first_id=gec("202303000010111"), last_id=gec("202303000040011"))
+    cert(edge).pop("vintage")
+    assert parse_registration(edge).electricity[0].certified_kwh == 300_000
+
+
+def test_a_gec_range_shares_every_field_but_the_sequence():
+    err = refused(lambda p: cert(p).update(last_id=gec("202502000040012")))
+    assert err.field == "payload.electricity[0].certificate.last_id"
+    assert "in its trade_class" in err.detail
+    err = refused(lambda p: cert(p).update(last_id=gec("202503000040011")))
+    assert "in its production_month" in err.detail
 
 
 def test_anode_must_contain_carbon():
@@ -632,6 +671,11 @@ def test_derived_values_of_the_hydro_batch():
         "renewable_share": "0.9231",
         "renewable_kwh_uncertified": 0,
         "renewable_share_uncertified": "0.0000",
+        # all metal from own electrolysis, whose electricity is 92.31 % certified
+        "own_electrolysis_share": "1.0000",
+        "green_power_share_primary": "0.9231",
+        # certificates of 2025-02 for metal of 2025-03
+        "certificate_time_matching": "same_year",
     }
 
 
@@ -647,12 +691,24 @@ def test_uncertified_hydro_is_reported_apart():
 
 def test_partial_certificate_counts_only_what_it_backs():
     p = base()
-    set_ppa(p, mwh="120.5")
+    set_ppa(p, mwh="120.5", total_mwh="300")
+    cert(p)["gec_serials"] = [
+        {"first_id": gec("202502000010111"), "last_id": gec("202502000040011")}
+    ]
     derived = derive(parse_registration(p))
     assert derived.renewable_kwh_certified == 120500
     # the 179,500 hydro kWh the PPA does not cover are renewable but uncertified
     assert derived.renewable_kwh_uncertified == 179500
     assert derived.to_dict()["renewable_share"] == "0.3708"  # 120,500 / 325,000 = 0.37077
+
+
+def test_a_contract_without_the_gecs_it_carried_certifies_nothing():
+    """NDRC/MoF/NEA 2023 No. 1044: the GEC is the sole proof of renewable attributes."""
+    p = base()
+    set_ppa(p, mwh="300")
+    derived = derive(parse_registration(p))
+    assert derived.renewable_kwh_certified == 0
+    assert derived.renewable_kwh_uncertified == 300_000
 
 
 def test_recycled_content_shares_of_total_input():

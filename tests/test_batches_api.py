@@ -59,7 +59,7 @@ def test_a_posted_batch_reads_back_with_derived_values_footprint_and_record(
     assert batch["region"] == "Yunnan"
     assert batch["derived"]["metal_input_kg"] == 24_240
     assert batch["derived"]["electricity_kwh_per_t"] == "13541.6667"
-    assert batch["derived"]["renewable_share"] == "0.9231"
+    assert batch["derived"]["renewable_share"] == "1.0000"
     assert batch["derived"]["recycled_content_total"] == "0.0000"
     footprint = batch["footprint"]
     assert footprint["declared_kg_co2e_per_t"] == 3800

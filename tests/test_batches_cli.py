@@ -87,7 +87,7 @@ def test_batch_show_prints_the_batch_with_derived_values_footprint_and_record(cl
     shown = json.loads(cli.ok(cli.ledger("batch", "show", SMELTER, "YN-2025-0001")).stdout)
 
     assert shown["batch"] == payload
-    assert shown["derived"]["renewable_share"] == "0.9231"
+    assert shown["derived"]["renewable_share"] == "1.0000"
     assert shown["footprint"]["computed"]["total_kg_co2e_per_t"] > 0
     assert shown["footprint"]["check"] == "consistent"
     assert shown["region"] == "Yunnan"

@@ -30,11 +30,11 @@ from ledger.disclosure.sign import sign_statement
 from ledger.errors import (
     ConflictError,
     ForbiddenError,
-    InvalidError,
     MalformedError,
     NotFoundError,
 )
-from ledger.footprint import BREAKDOWN_ITEMS, compute_footprint, load_factor_tables
+from ledger.footprint import compute_footprint, load_factor_tables
+from ledger.footprint.calculator import BREAKDOWN_ITEMS_V2
 from ledger.storage.batches import BatchFilter
 from ledger.storage.db import read_session
 from ledger.storage.tables import CertificateClaimRow
@@ -44,18 +44,29 @@ from tests.support import OTHER_SMELTER, SMELTER, demo_batch, race, uncertified
 
 GEC_PROJECT = "11012019061553087"
 """The 17-digit project part of the synthetic GEC codes below."""
+GEC_KEY = f"GEC:{GEC_PROJECT}202502/11"
+"""The claim key of the codes below: project, production month 2025-02, classes 1 and 1."""
 OPERATOR = operator_viewer("operator")
 
 
 # -- payloads -------------------------------------------------------------------------------
 def gec(serial: int) -> str:
-    """A well-formed 32-digit GEC code: the project part, then a 15-digit serial."""
-    return f"{GEC_PROJECT}{serial:015d}"
+    """A well-formed 32-digit GEC code: the project, production month 2025-02, the 7-digit
+    sequence, electricity and trade class 1."""
+    return f"{GEC_PROJECT}202502{serial:07d}11"
+
+
+def only_hydro_claim(batch_id: str) -> dict:
+    """YN-2025-0001 under another id, its grid power uncertified: the claim a test makes
+    on the hydro line is then the batch's only one."""
+    payload = demo_batch("YN-2025-0001", batch_id=batch_id)
+    payload["electricity"][1].pop("certificate", None)
+    return payload
 
 
 def claiming_gec(batch_id: str, first: int, last: int) -> dict:
     """YN-2025-0001 (300 MWh of hydro) backed by GEC serials ``first..last`` of one project."""
-    payload = demo_batch("YN-2025-0001", batch_id=batch_id)
+    payload = only_hydro_claim(batch_id)
     payload["electricity"][0]["certificate"] = {
         "scheme": "GEC",
         "first_id": gec(first),
@@ -68,7 +79,7 @@ def claiming_gec(batch_id: str, first: int, last: int) -> dict:
 
 def claiming_ppa(batch_id: str, contract: str, mwh: str, total_mwh: str = "100") -> dict:
     """YN-2025-0001 with ``mwh`` of a PPA contract of ``total_mwh`` backing its hydro power."""
-    payload = demo_batch("YN-2025-0001", batch_id=batch_id)
+    payload = only_hydro_claim(batch_id)
     payload["electricity"][0]["certificate"] = {
         "scheme": "PPA",
         "id": contract,
@@ -112,18 +123,26 @@ def test_a_registered_batch_reads_back_with_its_derived_values_and_record(
     assert batch["batch_id"] == "YN-2025-0003"
     assert batch["batch"] == payload
     assert batch["region"] == "Yunnan"
-    # 22 t own metal + 3 t post-consumer scrap; 290 MWh GEC-backed hydro + 15 MWh grid.
+    # 22 t own metal + 2.775 t post-consumer scrap (with 272.8 kg of Mg and Si for 6063);
+    # 290 MWh GEC-backed hydro + 15 MWh grid.
     assert batch["derived"] == {
-        "metal_input_kg": 25_000,
+        "metal_input_kg": 24_775,
         "recycled_content_pre_consumer": "0.0000",
-        "recycled_content_post_consumer": "0.1200",
-        "recycled_content_total": "0.1200",
+        "recycled_content_post_consumer": "0.1120",
+        "recycled_content_total": "0.1120",
         "electricity_total_kwh": 305_000,
         "electricity_kwh_per_t": "12298.3871",
         "renewable_kwh_certified": 290_000,
         "renewable_share": "0.9508",
         "renewable_kwh_uncertified": 0,
         "renewable_share_uncertified": "0.0000",
+        # 22,000 of 24,775 kg from its own pots; their electricity 95.08 % certified
+        "own_electrolysis_share": "0.8880",
+        "green_power_share_primary": "0.9508",
+        "certificate_time_matching": "same_year",
+        "method": "alu-ledger-footprint/2",
+        "factor_table_version": "2025.1",
+        "gwp_set": "AR5",
     }
     # The record that proves it: same index and leaf hash as the ledger's own record.
     record = batch["record"]
@@ -160,11 +179,14 @@ def test_the_stored_footprint_is_the_recomputation_with_breakdown_and_factor_ver
     assert footprint["declared_boundary"] == "cradle_to_gate"
     assert footprint["computed"] == expected.to_dict()
     computed = footprint["computed"]
-    assert list(computed["breakdown"]) == list(BREAKDOWN_ITEMS)
+    assert list(computed["breakdown"]) == list(BREAKDOWN_ITEMS_V2)
+    assert computed["method"] == "alu-ledger-footprint/2"
     assert computed["factor_table_version"] == load_factor_tables().version
     assert computed["gwp_set"] == "AR5"
-    # Items are rounded one by one, so they may miss the rounded total by a kilogram or two.
-    assert abs(sum(computed["breakdown"].values()) - computed["total_kg_co2e_per_t"]) <= 2
+    # Items are rounded one by one, so they may miss the rounded total by a kilogram or two
+    # (the location-based electricity is a total of its own, not part of the market one).
+    market = {k: v for k, v in computed["breakdown"].items() if k != "electricity_location_based"}
+    assert abs(sum(market.values()) - computed["total_kg_co2e_per_t"]) <= 2
     assert footprint["check"] == "consistent"
 
 
@@ -172,7 +194,7 @@ def test_a_declaration_more_than_ten_percent_below_the_computation_is_flagged(
     env: LedgerEnv,
 ) -> None:
     smelter = env.register(SMELTER, "smelter")
-    computed = computed_total(demo_batch("YN-2025-0001"))
+    computed = computed_total(only_hydro_claim("YN-2025-0001"))
     edge = Decimal(computed) * Decimal("0.9")
     just_below = int(edge.to_integral_value(ROUND_CEILING)) - 1
     at_or_above = int(edge.to_integral_value(ROUND_CEILING))
@@ -202,7 +224,7 @@ def test_a_batch_without_activity_data_is_registered_as_not_computable(env: Ledg
     assert batch["footprint"]["computed"] is None
     assert batch["footprint"]["check"] == "not_computable"
     assert batch["footprint"]["declared_kg_co2e_per_t"] == 3800
-    assert batch["derived"]["renewable_share"] == "0.9231"
+    assert batch["derived"]["renewable_share"] == "1.0000"  # 300 + 25 MWh, all certified
 
 
 # -- refusals ---------------------------------------------------------------------------------
@@ -242,7 +264,7 @@ def test_a_batch_id_is_registered_once_per_smelter(env: LedgerEnv) -> None:
     assert get_batch(env.ledger.engine, OPERATOR, OTHER_SMELTER, "YN-2025-0001")["batch"] == mine
 
 
-def test_purchased_primary_metal_must_name_batches_on_the_ledger(env: LedgerEnv) -> None:
+def test_purchased_primary_metal_names_lots_the_smelter_holds(env: LedgerEnv) -> None:
     env.register(SMELTER, "smelter")
     remelter = env.register("guangdong-remelt", "smelter")
     payload = demo_batch("GD-2025-0101", smelter_id="guangdong-remelt")
@@ -250,18 +272,36 @@ def test_purchased_primary_metal_must_name_batches_on_the_ledger(env: LedgerEnv)
         {"smelter_id": SMELTER, "batch_id": "YN-2025-0001", "mass_kg": 3000}
     ]
     size = env.ledger.tree_size()
+    field = "statement.payload.metal_inputs.purchased_primary_batches[0].batch_id"
 
-    with pytest.raises(InvalidError, match=f"no batch {SMELTER}/YN-2025-0001") as refused:
+    with pytest.raises(NotFoundError, match=f"no lot {SMELTER}/YN-2025-0001") as refused:
         env.append("batch.register", payload, remelter)
-    assert refused.value.field == "statement.payload.metal_inputs.purchased_primary_batches[0]"
+    assert refused.value.field == field
     assert env.ledger.tree_size() == size
 
     env.append("batch.register", demo_batch("YN-2025-0001"), env.participant_keys[SMELTER])
+    with pytest.raises(ForbiddenError, match=f"held by {SMELTER}") as refused:
+        env.append("batch.register", payload, remelter)  # not bought yet
+    assert refused.value.field == field
+    assert env.ledger.tree_size() == size + 1
+
+    sale = {
+        "ns": SMELTER,
+        "batch_id": "YN-2025-0001",
+        "recipient_id": "guangdong-remelt",
+        "mass_kg": 3000,
+        "child_batch_id": "YN-2025-0001-GD",
+    }
+    env.append("custody.transfer", sale, env.participant_keys[SMELTER])
+    payload["metal_inputs"]["purchased_primary_batches"][0]["batch_id"] = "YN-2025-0001-GD"
     env.append("batch.register", payload, remelter)
-    assert (
-        get_batch(env.ledger.engine, OPERATOR, "guangdong-remelt", "GD-2025-0101")["batch"]
-        == payload
-    )
+    batch = get_batch(env.ledger.engine, OPERATOR, "guangdong-remelt", "GD-2025-0101")
+    assert batch["batch"] == payload
+    # the lot gave up its kilograms: naming it again is a double spend
+    again = {**payload, "batch_id": "GD-2025-0101-B"}
+    with pytest.raises(ConflictError, match="0 kg available") as refused:
+        env.append("batch.register", again, remelter)
+    assert refused.value.field == field.replace(".batch_id", ".mass_kg")
 
 
 def test_a_float_in_the_payload_is_refused_naming_the_field(env: LedgerEnv) -> None:
@@ -292,11 +332,11 @@ def test_an_overlapping_gec_range_is_refused_naming_the_overlap_and_nothing_is_s
     assert env.ledger.tree_size() == size
     with pytest.raises(NotFoundError):
         get_batch(env.ledger.engine, OPERATOR, SMELTER, "B")
-    assert claims_in(env, f"GEC:{GEC_PROJECT}") == [(SMELTER, "A", 300_000)]
+    assert claims_in(env, GEC_KEY) == [(SMELTER, "A", 300_000)]
 
     # The serials right after A's are free.
     env.append("batch.register", claiming_gec("B", 401, 500), smelter)
-    assert [batch for _, batch, _ in claims_in(env, f"GEC:{GEC_PROJECT}")] == ["A", "B"]
+    assert [batch for _, batch, _ in claims_in(env, GEC_KEY)] == ["A", "B"]
 
 
 def test_another_smelter_cannot_claim_a_single_gec_code_inside_a_claimed_range(
@@ -501,7 +541,7 @@ def race_payloads(smelter_id: str, rounds: int) -> list[dict]:
 
 
 def race_claim_key(round_: int) -> str:
-    return f"PPA:PPA-RACE-{round_}" if round_ % 2 == 0 else f"GEC:{GEC_PROJECT}"
+    return f"PPA:PPA-RACE-{round_}" if round_ % 2 == 0 else GEC_KEY
 
 
 def _race_worker(

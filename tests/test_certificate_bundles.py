@@ -15,17 +15,20 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger import keys, statements
+from ledger.bootstrap import init_ledger
 from ledger.certificates import check_freshness, verify_bundle
 from ledger.checkpoints import Checkpoint, NoteSigner
-from ledger.demo import demo_file
+from ledger.demo import demo_file, load_demo
 from ledger.disclosure.format import member
 from ledger.disclosure.reveal import disclose
 from ledger.grading.facts_from_batch import (
-    PUBLIC_FACTS,
+    PUBLIC_FACTS_V2,
     batch_facts,
+    computed_with,
     facts_from_registration,
     public_facts,
 )
+from ledger.settings import Settings
 from ledger.storage.batches import BatchRepository
 from ledger.storage.db import read_session
 from ledger.storage.disclosures import DisclosureRepository
@@ -259,17 +262,14 @@ def test_another_logs_key_rejects_the_bundle(graded: LedgerEnv) -> None:
     assert verify_bundle("not a bundle", graded.ledger.verifier_key).status == "invalid"
 
 
-def test_offline_facts_match_the_ledgers_for_every_demo_batch(sqlite_env: LedgerEnv) -> None:
-    """The verifier's facts (from the signed payload opened with its disclosures) equal
-    the read model's, and the public ones follow from the signed payload alone."""
-    smelters = {b["smelter_id"] for b in demo_file("batches.json")}
-    for smelter in sorted(smelters):
-        sqlite_env.register(smelter, "smelter")
-    for payload in demo_file("batches.json"):
-        sqlite_env.append(
-            "batch.register", payload, sqlite_env.participant_keys[payload["smelter_id"]]
-        )
-    with read_session(sqlite_env.ledger.engine) as session:
+def test_offline_facts_match_the_ledgers_for_every_demo_batch(tmp_path: Path) -> None:
+    """The verifier's facts (from the signed payload opened with its disclosures, and what
+    the ledger stated about the lots a batch named) equal the read model's, and the public
+    ones follow from the signed payload alone."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'l.db'}")
+    ledger = init_ledger(settings).ledger
+    load_demo(ledger, settings, tmp_path / "keys")
+    with read_session(ledger.engine) as session:
         for payload in demo_file("batches.json"):
             row = BatchRepository(session).get(payload["smelter_id"], payload["batch_id"])
             stored = Repository(session).record(row.record_index).statement["payload"]
@@ -279,9 +279,14 @@ def test_offline_facts_match_the_ledgers_for_every_demo_batch(sqlite_env: Ledger
             )
             assert opened == payload
             expected = batch_facts(row, stored)
-            assert facts_from_registration(opened) == expected, row.batch_id
-            public = public_facts(stored)
-            assert public == {name: expected.to_dict()[name] for name in PUBLIC_FACTS}
+            derived = json.loads(row.derived)
+            lots = derived.get("ledger_lots", [])
+            pins = computed_with(derived)
+            recomputed = facts_from_registration(opened, pins=pins, ledger_lots=lots)
+            assert recomputed == expected, row.batch_id
+            public = public_facts(stored, lots)
+            assert public == {name: expected.to_dict()[name] for name in PUBLIC_FACTS_V2}
+    ledger.engine.dispose()
 
 
 def test_the_accreditation_must_be_the_issuers(graded: LedgerEnv) -> None:

@@ -93,9 +93,9 @@ def test_decoys_fill_every_sd_to_the_number_the_schema_defines() -> None:
     batch = demo_file("batches.json")[0]
     sparse = {**batch, "activity_data": {"ac_power_kwh_per_t": 13_200}}
     made = commit(sparse, SHAPE)
-    assert len(made.payload["activity_data"]["_sd"]) == 10
+    assert len(made.payload["activity_data"]["_sd"]) == 11
     full = commit(batch, SHAPE)
-    assert len(full.payload["activity_data"]["_sd"]) == 10
+    assert len(full.payload["activity_data"]["_sd"]) == 11
 
 
 def test_disclosure_shapes_parse_and_refuse() -> None:

@@ -8,8 +8,10 @@ a ledger written before commitments still verifies and serves its plaintext reco
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,8 +20,11 @@ from sqlalchemy import select, text
 
 from api.app import create_app
 from ledger.audit import Auditor
+from ledger.batches.certificates import certificate_claims
+from ledger.batches.derived import derive
+from ledger.batches.payload import LotValues, parse_registration
 from ledger.batches.reads import get_batch
-from ledger.batches.registration import RegisterBatch
+from ledger.batches.registration import CheckedBatch, RegisterBatch
 from ledger.bootstrap import open_ledger
 from ledger.catalog import default_kinds
 from ledger.certificates import verify_bundle
@@ -27,6 +32,8 @@ from ledger.disclosure.format import member
 from ledger.disclosure.shapes import Shape
 from ledger.disclosure.sign import sign_statement
 from ledger.errors import ConflictError, ForbiddenError, InvalidError, LedgerError, NotFoundError
+from ledger.footprint import compute_footprint, footprint_check, load_factor_tables
+from ledger.footprint.calculator import METHOD_V1
 from ledger.grading.kinds import IssueGrade
 from ledger.kinds import KindRegistry
 from ledger.log import Ledger
@@ -36,7 +43,7 @@ from ledger.storage.tables import DisclosureRow
 from ledger.tokens import Viewer
 from ledger.visibility import operator_viewer
 from tests.conftest import LedgerEnv
-from tests.grading_support import BATCH, CENTRE, SMELTER, demo_batch, issue, set_up_grading
+from tests.grading_support import BATCH, CENTRE, SMELTER, demo_batch, issue, set_up_grading, shipped
 
 OPERATOR = operator_viewer("operator")
 
@@ -291,10 +298,28 @@ def test_the_audit_names_an_edited_disclosure(env: LedgerEnv, committed: SignedS
 
 # -- older ledgers ----------------------------------------------------------------------
 class PlaintextBatch(RegisterBatch):
-    """``batch.register`` as it was before commitments: confidential members in the record."""
+    """``batch.register`` as it was before commitments and footprint method 2: confidential
+    members in the record, GEC codes split 17 + 15, method 1 with factor table 2024.1."""
 
     def visibility(self) -> Shape | None:
         return None
+
+    def check(self, ctx: Any, statement: Any, author: Any) -> CheckedBatch:
+        reg = parse_registration(statement.payload, legacy=True)
+        derived = derive(reg, legacy=True)
+        computed = compute_footprint(reg, load_factor_tables("2024.1"), method=METHOD_V1)
+        declared = reg.declared_footprint
+        check = footprint_check(declared.kg_co2e_per_t, computed, declared.boundary)
+        inputs = reg.metal_inputs
+        metal = LotValues(
+            0,
+            derived.electricity_kwh_per_t,
+            derived.renewable_share or Decimal(0),
+            Decimal(inputs.primary_kg) / inputs.total_kg,
+            Decimal(0),
+        )
+        claims = certificate_claims(reg)
+        return CheckedBatch(reg, derived, computed, check, claims, {}, metal, "2024.1")
 
 
 class FactlessGrade(IssueGrade):
@@ -314,6 +339,33 @@ def facts_now(ctx: Any, payload: dict[str, Any]) -> dict[str, Any]:
 
     row = BatchRepository(ctx.repo.session).get(payload["smelter_id"], payload["batch_id"])
     return batch_facts(row, ctx.repo.record(row.record_index).statement["payload"]).to_dict()
+
+
+def old_ruleset() -> dict[str, Any]:
+    """The low-carbon rule set as it was published then: version 1.0.0, no pinned
+    evaluation, the declared footprint only."""
+    document = copy.deepcopy(shipped("common-low-carbon-aluminium"))
+    document["version"] = "1.0.0"
+    document.pop("evaluation")
+    document["grades"][0]["criteria"]["all"][0]["footprint_below"]["basis"] = "declared"
+    return document
+
+
+def old_payload() -> dict[str, Any]:
+    """The demo batch as smelters wrote it before commitments (and before metering
+    evidence was added to the demo)."""
+    payload = demo_batch()
+    for source in payload["electricity"]:
+        source.pop("metering_evidence", None)
+    payload["evidence"] = payload["evidence"][:2]
+    # GEC codes as the ledger read them then: 17 project digits, a 15-digit serial
+    hydro, grid = (source["certificate"] for source in payload["electricity"])
+    hydro.update(first_id=f"{PROJECT}202502000000101", last_id=f"{PROJECT}202502000000400")
+    grid.update(first_id=f"{PROJECT}202502000002001", last_id=f"{PROJECT}202502000002025")
+    return payload
+
+
+PROJECT = "11012019061553087"
 
 
 def legacy_ledger(env: LedgerEnv) -> Ledger:
@@ -336,14 +388,12 @@ def test_a_ledger_written_before_commitments_still_verifies_and_serves_its_recor
     old = legacy_ledger(env)
     smelter_key = env.register(SMELTER, "smelter")
     env.register(CENTRE, "evaluation_centre")
-    from tests.grading_support import grant, shipped
+    from tests.grading_support import grant
 
     grant(env)
-    env.append(
-        "ruleset.publish", shipped("common-low-carbon-aluminium"), env.participant_keys[CENTRE]
-    )
+    env.append("ruleset.publish", old_ruleset(), env.participant_keys[CENTRE])
     batch_index = old.append(
-        sign(statement_of("batch.register", demo_batch(), smelter_key), smelter_key)
+        sign(statement_of("batch.register", old_payload(), smelter_key), smelter_key)
     ).index
     grade = old.append(
         sign(
@@ -365,8 +415,8 @@ def test_a_ledger_written_before_commitments_still_verifies_and_serves_its_recor
     current = open_ledger(env.settings)
     assert Auditor(current.engine, current.verifier, workers=1).run().ok
     anonymous = get_batch(current.engine, Viewer.anonymous(), SMELTER, BATCH)
-    assert anonymous["batch"]["activity_data"] == demo_batch()["activity_data"]
-    assert current.record(batch_index).statement["payload"] == demo_batch()
+    assert anonymous["batch"]["activity_data"] == old_payload()["activity_data"]
+    assert current.record(batch_index).statement["payload"] == old_payload()
     with TestClient(create_app(current)) as client:
         bundle = client.get(f"/v1/certificates/{grade.index}").json()
     verdict = verify_bundle(bundle, current.verifier_key)

@@ -188,7 +188,7 @@ def test_the_claim_summary_follows_the_metal_by_hand(graph: Graph) -> None:
     assert summary["graded"] == [
         {
             "ruleset_id": RULESET,
-            "ruleset_version": "1.0.0",
+            "ruleset_version": "2.0.0",
             "grade": GRADE,
             "share": four(a),
             "graded_kg": kg_down(a * 10_000),
@@ -205,7 +205,14 @@ def test_the_claim_summary_follows_the_metal_by_hand(graph: Graph) -> None:
         "post_consumer": four(post),
         "total": four(pre + post),
     }
-    assert summary["renewable_electricity_share"] == four(a * Fraction(root["A"].renewable_share))
+    # certified electricity weighted by kWh: each root's metal brings the kWh behind it, the
+    # unregistered primary metal 13.5 kWh/kg (the table's default, uncertified)
+    shares = {"A": a, "B": b, "C": c}
+    behind = {n: shares[n] * Fraction(root[n].electricity_kwh_per_t) for n in shares}
+    kwh = sum(behind.values()) + primary * 13_500
+    certified = sum(behind[n] * Fraction(root[n].renewable_share) for n in shares)
+    assert summary["renewable_electricity_share"] == four(certified / kwh)
+    assert summary["renewable_electricity_share"] != four(a * Fraction(root["A"].renewable_share))
     assert summary["smelters"] == [
         {"smelter_id": SMELTER, "share": four(a + c), "kg": kg_down((a + c) * 10_000)},
         {"smelter_id": RECYCLER, "share": four(b), "kg": kg_down(b * 10_000)},

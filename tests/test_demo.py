@@ -79,13 +79,16 @@ def test_the_demo_registers_every_participant_and_batch(demo: Demo, ledger: Ledg
     for participant in PARTICIPANTS:
         assert registered[participant["participant_id"]] == participant["role"]
     stored = [(b["smelter_id"], b["batch_id"]) for b in all_batches(ledger)]
-    assert stored == [(b["smelter_id"], b["batch_id"]) for b in BATCHES]
+    # batches naming a lot they bought come after the purchase (purchases.json)
+    buying = [b for b in BATCHES if b["metal_inputs"].get("purchased_primary_batches")]
+    in_order = [b for b in BATCHES if b not in buying] + buying
+    assert stored == [(b["smelter_id"], b["batch_id"]) for b in in_order]
     with read_session(ledger.engine) as session:
         batch_records = Repository(session).records_of_kinds(["batch.register"])
     assert len(batch_records) == len(BATCHES)
     output = demo.first_run.stdout
     assert f"registered participant {PARTICIPANTS[0]['participant_id']}" in output
-    assert f"registered batch {BATCHES[-1]['smelter_id']}/{BATCHES[-1]['batch_id']}" in output
+    assert f"registered batch {in_order[-1]['smelter_id']}/{in_order[-1]['batch_id']}" in output
 
 
 def test_each_participant_gets_a_pem_key_the_ledger_knows(demo: Demo, ledger: Ledger) -> None:
@@ -100,12 +103,11 @@ def test_each_participant_gets_a_pem_key_the_ledger_knows(demo: Demo, ledger: Le
 
 
 def test_computed_footprints_span_hydro_to_coal_grid_aluminium(ledger: Ledger) -> None:
-    totals = [
-        b["footprint"]["computed"]["total_kg_co2e_per_t"]
-        for b in all_batches(ledger)
-        if b["footprint"]["computed"] is not None
-    ]
-    assert len(totals) == len(BATCHES)
+    computed = [b["footprint"]["computed"] for b in all_batches(ledger)]
+    assert all(c is not None for c in computed)
+    totals = [c["total_kg_co2e_per_t"] for c in computed if c["total_kg_co2e_per_t"] is not None]
+    # alloys with an element of no confirmed factor (Mn, Cr) have no cradle-to-gate total
+    assert len(totals) == len(BATCHES) - 3
     assert min(totals) < 4_000
     assert max(totals) > 12_000
 

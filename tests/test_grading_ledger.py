@@ -29,7 +29,7 @@ def graded(env: LedgerEnv) -> LedgerEnv:
 
 def test_publish_and_issue_supported_grade(graded: LedgerEnv) -> None:
     engine = graded.ledger.engine
-    stored = get_ruleset(engine, RULESET, "1.0.0")
+    stored = get_ruleset(engine, RULESET, "2.0.0")
     assert stored["publisher_id"] == CENTRE
     assert stored["document"] == shipped(RULESET)
     assert [item["ruleset_id"] for item in list_rulesets(engine)["items"]] == [RULESET]
@@ -157,7 +157,7 @@ def test_api_preview_and_reads(sqlite_env: LedgerEnv) -> None:
         "smelter_id": SMELTER,
         "batch_id": BATCH,
         "ruleset_id": RULESET,
-        "ruleset_version": "1.0.0",
+        "ruleset_version": "2.0.0",
     }
     response = client.post("/v1/evaluations/preview", json=body)
     assert response.status_code == 200, response.text
@@ -173,8 +173,8 @@ def test_api_preview_and_reads(sqlite_env: LedgerEnv) -> None:
     assert client.post("/v1/evaluations/preview", json={"batch_id": BATCH}).status_code == 422
 
     assert client.get("/v1/rulesets").json()["items"][0]["ruleset_id"] == RULESET
-    assert client.get(f"/v1/rulesets/{RULESET}/1.0.0").status_code == 200
-    assert client.get(f"/v1/rulesets/{RULESET}/2.0.0").status_code == 404
+    assert client.get(f"/v1/rulesets/{RULESET}/2.0.0").status_code == 200
+    assert client.get(f"/v1/rulesets/{RULESET}/9.9.9").status_code == 404
     appended = issue(env, "tier-2")
     grade = client.get(f"/v1/grades/{appended.index}").json()
     assert grade["grade"] == "tier-2" and grade["revoked"] is False

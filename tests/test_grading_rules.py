@@ -86,6 +86,51 @@ SCRAP_REMELTER = BatchFacts(
     activity_data_present=True,
 )
 
+
+def method2(base: BatchFacts, **facts: Any) -> BatchFacts:
+    """The facts footprint method 2 adds (provenance of the metal, location-based and direct
+    footprints, what they were computed with)."""
+    return dataclasses.replace(
+        base,
+        method="alu-ledger-footprint/2",
+        factor_table_version="2025.1",
+        gwp_set="AR5",
+        ledger_lots=(),
+        **facts,
+    )
+
+
+YUNNAN_HYDRO = method2(
+    YUNNAN_HYDRO,
+    own_electrolysis_share=Decimal("1"),
+    green_power_share_primary=Decimal("0.95"),
+    electricity_kwh_per_t=13500,
+    certificate_time_matching="same_year",
+    location_total_kg_co2e_per_t=3500,
+    location_scope1_2_kg_co2e_per_t=1950,
+    direct_kg_co2e_per_t=1700,
+)
+COAL_GRID = method2(
+    COAL_GRID,
+    own_electrolysis_share=Decimal("1"),
+    green_power_share_primary=Decimal("0"),
+    electricity_kwh_per_t=14000,
+    certificate_time_matching="none",
+    location_total_kg_co2e_per_t=17000,
+    location_scope1_2_kg_co2e_per_t=14100,
+    direct_kg_co2e_per_t=1700,
+)
+SCRAP_REMELTER = method2(
+    SCRAP_REMELTER,
+    own_electrolysis_share=Decimal("0"),
+    green_power_share_primary=Decimal("0"),
+    electricity_kwh_per_t=200,
+    certificate_time_matching="same_month",
+    location_total_kg_co2e_per_t=870,
+    location_scope1_2_kg_co2e_per_t=410,
+    direct_kg_co2e_per_t=180,
+)
+
 BATCHES = {"yunnan_hydro": YUNNAN_HYDRO, "coal_grid": COAL_GRID, "scrap_remelter": SCRAP_REMELTER}
 
 # (applicable, grade) for every shipped rule set and every batch above.
@@ -94,22 +139,22 @@ EXPECTED: dict[str, dict[str, tuple[bool, str | None]]] = {
         "common-low-carbon-aluminium": (True, "low-carbon-aluminium"),
         "fmc-near-zero-primary": (True, None),  # 3,400 and 3,450 are not below 3,000
         "asi-2017-smelter": (True, "smelter-scope1-2-below-8t"),  # computed Scope 1+2 1,900
-        "cnia-green-power-aluminium": (True, "green-power-aluminium"),
-        "cnia-green-low-carbon-aluminium": (True, "tier-2"),  # tier-1 needs < 3,000
+        "example-green-power-aluminium": (True, "green-power-aluminium"),
+        "example-green-low-carbon-aluminium": (True, "tier-2"),  # tier-1 needs < 3,000
     },
     "coal_grid": {
         "common-low-carbon-aluminium": (True, None),
         "fmc-near-zero-primary": (True, None),
         "asi-2017-smelter": (True, None),  # computed Scope 1+2 13,200 is not below 8,000
-        "cnia-green-power-aluminium": (True, None),
-        "cnia-green-low-carbon-aluminium": (True, None),
+        "example-green-power-aluminium": (True, None),
+        "example-green-low-carbon-aluminium": (True, None),
     },
     "scrap_remelter": {
         "common-low-carbon-aluminium": (True, "low-carbon-aluminium"),
         "fmc-near-zero-primary": (False, None),  # primary only: scrap excluded
         "asi-2017-smelter": (False, None),  # smelters only
-        "cnia-green-power-aluminium": (False, None),  # electrolytic metal only
-        "cnia-green-low-carbon-aluminium": (True, "tier-1"),  # 0.85 recycled content
+        "example-green-power-aluminium": (False, None),  # electrolytic metal only
+        "example-green-low-carbon-aluminium": (True, "tier-1"),  # 0.85 recycled content
     },
 }
 
@@ -212,8 +257,8 @@ def test_cnia_rule_sets_are_illustrative_and_market_ones_are_not() -> None:
         "common-low-carbon-aluminium": False,
         "fmc-near-zero-primary": False,
         "asi-2017-smelter": False,
-        "cnia-green-power-aluminium": True,
-        "cnia-green-low-carbon-aluminium": True,
+        "example-green-power-aluminium": True,
+        "example-green-low-carbon-aluminium": True,
     }
 
 
@@ -253,7 +298,8 @@ def test_fmc_is_not_applicable_to_a_secondary_remelter() -> None:
 
 def test_asi_fails_the_coal_grid_smelter_on_its_computed_scope1_2() -> None:
     result = evaluate(shipped_ruleset("asi-2017-smelter"), COAL_GRID)
-    (row,) = result.grades[0].criteria
+    _all, own, row = result.grades[0].criteria
+    assert (own.criterion, own.value, own.passed) == ("own_electrolysis_share_at_least", "1", True)
     assert (row.criterion, row.value, row.threshold, row.passed) == (
         "footprint_below[computed]",
         "13200",
@@ -263,7 +309,7 @@ def test_asi_fails_the_coal_grid_smelter_on_its_computed_scope1_2() -> None:
 
 
 def test_tiered_rule_set_reports_every_criterion_of_every_grade() -> None:
-    result = evaluate(shipped_ruleset("cnia-green-low-carbon-aluminium"), YUNNAN_HYDRO)
+    result = evaluate(shipped_ruleset("example-green-low-carbon-aluminium"), YUNNAN_HYDRO)
     assert [(g.grade, g.passed) for g in result.grades] == [
         ("tier-1", False),
         ("tier-2", True),
@@ -279,9 +325,9 @@ def test_tiered_rule_set_reports_every_criterion_of_every_grade() -> None:
 
 
 def test_evaluation_to_dict_is_json_without_floats() -> None:
-    result = evaluate(shipped_ruleset("cnia-green-low-carbon-aluminium"), SCRAP_REMELTER)
+    result = evaluate(shipped_ruleset("example-green-low-carbon-aluminium"), SCRAP_REMELTER)
     data = result.to_dict()
-    assert data["grade"] == "tier-1" and data["ruleset_version"] == "1.0.0"
+    assert data["grade"] == "tier-1" and data["ruleset_version"] == "2.0.0"
     assert data["illustrative"] is True
     text = json.dumps(data)
     assert json.loads(text, parse_float=lambda s: pytest.fail(f"float {s}")) == data
@@ -293,7 +339,7 @@ def test_evaluation_to_dict_is_json_without_floats() -> None:
 
 
 def refused(mutate: Any, error: type[Exception] = MalformedError) -> Any:
-    payload = copy.deepcopy(shipped()["cnia-green-low-carbon-aluminium"])
+    payload = copy.deepcopy(shipped()["example-green-low-carbon-aluminium"])
     mutate(payload)
     with pytest.raises(error) as caught:
         parse_ruleset(payload)
@@ -353,10 +399,10 @@ def test_float_threshold_is_named(value: float) -> None:
 def test_float_share_is_named() -> None:
     err = refused(
         lambda p: p["grades"][0]["criteria"]["all"][1]["any"][0][
-            "certified_renewable_share_at_least"
+            "green_power_share_of_primary_at_least"
         ].update(share=0.9)
     )
-    assert err.field.endswith("any[0].certified_renewable_share_at_least.share")
+    assert err.field.endswith("any[0].green_power_share_of_primary_at_least.share")
 
 
 def test_threshold_in_tonnes_is_refused() -> None:
@@ -478,7 +524,7 @@ def test_scope1_2_rule_set_uses_the_declared_value_when_boundaries_match() -> No
 
 def test_boundary_does_not_matter_without_footprint_criteria() -> None:
     batch = facts(declared_boundary="scope1_2", computed_total_kg_co2e_per_t=None)
-    result = evaluate(shipped_ruleset("cnia-green-power-aluminium"), batch)
+    result = evaluate(shipped_ruleset("example-green-power-aluminium"), batch)
     assert (result.applicable, result.grade) == (True, "green-power-aluminium")
 
 
@@ -545,7 +591,7 @@ def test_product_form_not_covered() -> None:
 
 
 def test_supports_the_grade_met_and_lower_ones() -> None:
-    ruleset = shipped_ruleset("cnia-green-low-carbon-aluminium")
+    ruleset = shipped_ruleset("example-green-low-carbon-aluminium")
     assert supports(ruleset, YUNNAN_HYDRO, "tier-2") is True
     assert supports(ruleset, YUNNAN_HYDRO, "tier-3") is True
     assert supports(ruleset, YUNNAN_HYDRO, "tier-1") is False
@@ -556,18 +602,18 @@ def test_supports_the_grade_met_and_lower_ones() -> None:
 
 
 def test_unsupported_reason_names_only_the_decisive_failures() -> None:
-    ruleset = shipped_ruleset("cnia-green-low-carbon-aluminium")
+    ruleset = shipped_ruleset("example-green-low-carbon-aluminium")
     reason = unsupported_reason(ruleset, YUNNAN_HYDRO, "tier-1")
     assert reason == (
-        "the batch does not meet grade 'tier-1' of rule set cnia-green-low-carbon-aluminium "
-        "1.0.0: footprint_below[both] is declared 3400, computed 3450, needs < 3000"
+        "the batch does not meet grade 'tier-1' of rule set example-green-low-carbon-aluminium "
+        "2.0.0: footprint_below[both] is declared 3400, computed 3450, needs < 3000"
     )
     assert unsupported_reason(ruleset, YUNNAN_HYDRO, "tier-2") is None
     unknown = unsupported_reason(ruleset, YUNNAN_HYDRO, "gold")
     assert unknown is not None and "no grade 'gold'" in unknown
     coal = unsupported_reason(ruleset, COAL_GRID, "tier-3")
     assert coal is not None
-    assert "certified_renewable_share_at_least is 0, needs >= 0.50" in coal
+    assert "green_power_share_of_primary_at_least is 0, needs >= 0.50" in coal
     assert "recycled_content_at_least[total] is 0, needs >= 0.20" in coal
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from api.deps import BodyDep, LedgerDep
 from ledger import payloads
+from ledger.batches.registration import footprint_tolerance
 from ledger.errors import MalformedError
 from ledger.grading.reads import (
     get_grade,
@@ -37,6 +38,7 @@ def preview(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
         body["batch_id"],
         body["ruleset_id"],
         body["ruleset_version"],
+        footprint_tolerance(ledger.kinds),
     )
 
 

@@ -2,10 +2,15 @@
 
 Each certificate a batch names becomes one ``CertificateClaim``:
 
-* GEC codes and I-REC serial ranges are *range claims*: key ``SCHEME:prefix`` (for GEC the
-  17-digit project registration) and the inclusive integer interval ``[first, last]`` of
-  serials, one MWh each. Two range claims conflict when their intervals under one key
-  overlap; a serial is claimed whole or not at all.
+* GEC codes and I-REC serial ranges are *range claims*: key ``SCHEME:key`` (for GEC
+  everything but the sequence: project, production month and classes) and the inclusive
+  integer interval ``[first, last]`` of serials, one MWh each. Two range claims conflict
+  when their intervals under one key overlap; a serial is claimed whole or not at all.
+* A PPA or green power trade that names the GECs it carried (``gec_serials``) makes an id
+  claim for the contract *and* range claims for those serials, held ``via`` the contract:
+  the book is keyed by serial, so a serial claimed in a range by one batch and inside a
+  contract by another conflicts (naming both), while the batches that share one contract
+  claim parts of it that add up to at most its serials' MWh.
 * Everything named by ``id`` (PPA, green power trade contracts, an I-REC certificate id) is
   an *id claim*: key ``SCHEME:id``, a claimed amount and the face value. Several batches may
   claim parts of it as long as the parts add up to no more than the face value, and all of
@@ -47,6 +52,8 @@ class CertificateClaim:
     field: str
     label: str
     serials: SerialRange | None = None
+    #: The contract (``SCHEME:id``) a range claim is made through, for a contract's GECs.
+    via: str | None = None
 
     @property
     def kind(self) -> str:
@@ -66,11 +73,17 @@ class CertificateClaim:
 
 @dataclass(frozen=True)
 class RangeHolding:
-    """Serials ``first..last`` of a key already claimed, and by whom (``smelter/batch``)."""
+    """Serials ``first..last`` of a key already claimed, by whom (``smelter/batch``), and
+    through which contract, if any."""
 
     first: int
     last: int
     holder: str
+    via: str | None = None
+
+    @property
+    def who(self) -> str:
+        return f"batch {self.holder}" + (f" through contract {self.via}" if self.via else "")
 
 
 @dataclass(frozen=True)
@@ -92,20 +105,24 @@ class ClaimBook(Protocol):
         """Face value and total claimed for an id certificate, or None if never claimed."""
         ...
 
+    def ranges_via(self, via: str) -> Sequence[tuple[str, int, int]]:
+        """``(key, first, last)`` of the serials claimed through contract ``via``."""
+        ...
+
 
 def certificate_claims(reg: BatchRegistration) -> list[CertificateClaim]:
-    """The claims a registration makes, in payload order."""
-    return [
-        _claim(source.certificate, f"payload.electricity[{index}].certificate")
-        for index, source in enumerate(reg.electricity)
-        if source.certificate is not None
-    ]
+    """The claims a registration makes, in payload order (a contract's GECs after it)."""
+    claims: list[CertificateClaim] = []
+    for index, source in enumerate(reg.electricity):
+        if source.certificate is not None:
+            claims.extend(_claims(source.certificate, f"payload.electricity[{index}].certificate"))
+    return claims
 
 
-def _claim(cert: Certificate, field: str) -> CertificateClaim:
+def _claims(cert: Certificate, field: str) -> list[CertificateClaim]:
     serials = cert.serials
-    suffix = cert.id if serials is None else serials.prefix
-    return CertificateClaim(
+    suffix = cert.id if serials is None else serials.key
+    claim = CertificateClaim(
         scheme=cert.scheme,
         key=f"{cert.scheme}:{suffix}",
         claimed_kwh=cert.claimed_kwh,
@@ -114,6 +131,20 @@ def _claim(cert: Certificate, field: str) -> CertificateClaim:
         label=cert.label,
         serials=serials,
     )
+    carried = [
+        CertificateClaim(
+            scheme="GEC",
+            key=f"GEC:{r.key}",
+            claimed_kwh=r.count * KWH_PER_MWH,
+            total_kwh=r.count * KWH_PER_MWH,
+            field=f"{field}.gec_serials[{n}]",
+            label=f"GEC {r.describe()}",
+            serials=r,
+            via=claim.key,
+        )
+        for n, r in enumerate(cert.gec_serials)
+    ]
+    return [claim, *carried]
 
 
 def check_claims(new: Sequence[CertificateClaim], book: ClaimBook) -> None:
@@ -122,6 +153,7 @@ def check_claims(new: Sequence[CertificateClaim], book: ClaimBook) -> None:
     for claim in new:
         if claim.serials is None:
             _check_id_claim(claim, book)
+            _check_same_serials(claim, new, book)
         else:
             _check_range_claim(claim, claim.serials, book)
 
@@ -152,23 +184,43 @@ def _check_within_batch(claims: Sequence[CertificateClaim]) -> None:
 def _check_range_claim(claim: CertificateClaim, serials: SerialRange, book: ClaimBook) -> None:
     """Any serial already claimed by another batch refuses the claim, naming the overlap."""
     holdings = sorted(
-        book.overlapping_ranges(claim.key, serials.first, serials.last), key=lambda h: h.first
+        (
+            holding
+            for holding in book.overlapping_ranges(claim.key, serials.first, serials.last)
+            if claim.via is None or holding.via != claim.via  # one contract, shared by design
+        ),
+        key=lambda h: h.first,
     )
     if not holdings:
         return
     parts = []
     for holding in holdings[:MAX_NAMED_HOLDINGS]:
         low, high = max(holding.first, serials.first), min(holding.last, serials.last)
-        parts.append(
-            f"{serials.describe(low, high)} ({high - low + 1:,} MWh) by batch {holding.holder}"
-        )
+        parts.append(f"{serials.describe(low, high)} ({high - low + 1:,} MWh) by {holding.who}")
     more = len(holdings) - MAX_NAMED_HOLDINGS
     tail = f" and {more} more claim(s)" if more > 0 else ""
+    mine = f"{claim.label} through contract {claim.via}" if claim.via else claim.label
     raise ConflictError(
         f"{claim.scheme} certificate(s) already claimed: {'; '.join(parts)}{tail}; this batch"
-        f" claims {claim.label}",
+        f" claims {mine}",
         field=claim.field,
     )
+
+
+def _check_same_serials(
+    claim: CertificateClaim, new: Sequence[CertificateClaim], book: ClaimBook
+) -> None:
+    """Every batch claiming one contract names the same GECs for it."""
+    known = sorted(book.ranges_via(claim.key))
+    if not known:
+        return
+    named = sorted((c.key, c.first, c.last) for c in new if c.via == claim.key)
+    if named != known:
+        raise ConflictError(
+            f"contract {claim.key} is on the ledger with other GEC serials than this batch"
+            " names; every claim of a contract names the GECs it carried",
+            field=claim.field,
+        )
 
 
 def _check_id_claim(claim: CertificateClaim, book: ClaimBook) -> None:
@@ -203,6 +255,7 @@ class MemoryClaimBook:
     def __init__(self) -> None:
         self._ranges: dict[str, list[RangeHolding]] = {}
         self._ids: dict[str, IdHolding] = {}
+        self._via: dict[str, set[tuple[str, int, int]]] = {}
 
     def overlapping_ranges(self, key: str, first: int, last: int) -> Sequence[RangeHolding]:
         """Range claims under ``key`` whose interval meets ``[first, last]``."""
@@ -211,6 +264,10 @@ class MemoryClaimBook:
     def id_holding(self, key: str) -> IdHolding | None:
         """Face value and total claimed for an id certificate."""
         return self._ids.get(key)
+
+    def ranges_via(self, via: str) -> Sequence[tuple[str, int, int]]:
+        """Serials claimed through contract ``via``."""
+        return sorted(self._via.get(via, set()))
 
     def record(self, claims: Iterable[CertificateClaim], holder: str) -> None:
         """Book accepted claims for ``holder`` (``smelter/batch``); call after check_claims."""
@@ -221,5 +278,8 @@ class MemoryClaimBook:
                     held.total_kwh, held.claimed_kwh + claim.claimed_kwh
                 )
             else:
-                holding = RangeHolding(claim.serials.first, claim.serials.last, holder)
+                first, last = claim.serials.first, claim.serials.last
+                holding = RangeHolding(first, last, holder, claim.via)
                 self._ranges.setdefault(claim.key, []).append(holding)
+                if claim.via is not None:
+                    self._via.setdefault(claim.via, set()).add((claim.key, first, last))

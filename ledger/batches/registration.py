@@ -1,10 +1,13 @@
 """``batch.register``: a smelter records a batch it cast.
 
-Checked on append: the signer is a smelter registering its own batch under a new
-batch id; the payload passes the schema and domain rules; purchased primary metal
-names batches that exist; no certificate energy is claimed twice. Applied: the
-batch read model with its derived values, the recomputed footprint and the
-footprint check, and the certificate claims.
+Checked on append: the signer is a smelter registering its own batch under a new batch
+id; the payload passes the schema and domain rules; the lots named as purchased primary
+metal are held by the signer and have the kilograms named available; certificates meet
+the registry policies for the smelter's country; no certificate energy is claimed twice.
+Applied: the batch read model with its derived values (provenance of the metal included),
+the recomputed footprint (method ``alu-ledger-footprint/2``) and the footprint check, the
+certificate claims, and the batch's own lot, which consumes the named lots exactly as a
+transform does (so one lot's metal cannot be named twice).
 """
 
 from __future__ import annotations
@@ -12,25 +15,31 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final
 
 from ledger.batches.certificates import CertificateClaim, certificate_claims, check_claims
-from ledger.batches.derived import DerivedValues, derive
-from ledger.batches.payload import BatchRegistration, parse_registration
-from ledger.custody.lots import add_root_lot
-from ledger.errors import ConflictError, ForbiddenError, InvalidError
+from ledger.batches.derived import DerivedValues, LotKey, derive, metal_values
+from ledger.batches.payload import BatchRegistration, LotValues, parse_registration
+from ledger.batches.policies import check_registry_policies
+from ledger.custody.lots import add_root_lot, held_lot, lot_values, require_available
+from ledger.custody.payloads import LotRef
+from ledger.errors import ConflictError, ForbiddenError
 from ledger.footprint import (
     DEFAULT_TOLERANCE,
     FootprintResult,
     compute_footprint,
     footprint_check,
+    load_factor_tables,
 )
+from ledger.footprint.calculator import CURRENT_METHOD
 from ledger.kinds import AppendContext, Author, KindRegistry, StatementKind, require_role
 from ledger.statements import Statement
 from ledger.storage.batches import BatchRepository, SqlClaimBook
-from ledger.storage.tables import BatchRow
+from ledger.storage.custody import CustodyRepository
+from ledger.storage.tables import BatchRow, LotRow
 
-KIND = "batch.register"
-PPM = Decimal(1_000_000)
+KIND: Final = "batch.register"
+PPM: Final = Decimal(1_000_000)
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,10 @@ class CheckedBatch:
     footprint: FootprintResult | None
     footprint_check: str
     claims: list[CertificateClaim]
+    #: The lots named as purchased primary metal, and what the ledger states about them.
+    inputs: dict[LotKey, tuple[LotRow, LotValues]]
+    metal: LotValues
+    factor_table_version: str
 
 
 class RegisterBatch(StatementKind):
@@ -62,25 +75,38 @@ class RegisterBatch(StatementKind):
                 f"batch {reg.smelter_id}/{reg.batch_id} is already registered",
                 field="payload.batch_id",
             )
-        _check_purchased_batches(batches, reg)
+        inputs = _named_lots(ctx, reg, author)
+        participant = ctx.repo.participant(author.participant_id)
+        check_registry_policies(reg, participant.country if participant else "")
         claims = certificate_claims(reg)
         check_claims(claims, SqlClaimBook(ctx.repo.session))
-        computed = compute_footprint(reg)
+        lots = {key: values for key, (_, values) in inputs.items()}
+        tables = load_factor_tables()
+        computed = compute_footprint(reg, tables, lots=lots)
         declared = reg.declared_footprint
         check = footprint_check(
             declared.kg_co2e_per_t, computed, declared.boundary, self.footprint_tolerance
         )
-        return CheckedBatch(reg, derive(reg), computed, check, claims)
+        derived = derive(reg, lots)
+        primary_kwh = tables.value("upstream", "purchased_primary_kwh_per_kg")
+        metal = metal_values(reg, derived, lots, primary_kwh)
+        return CheckedBatch(reg, derived, computed, check, claims, inputs, metal, tables.version)
 
     def apply(
         self, ctx: AppendContext, statement: Statement, author: Author, checked: CheckedBatch
     ) -> None:
         participant = ctx.repo.participant(author.participant_id)
         batches = BatchRepository(ctx.repo.session)
-        batches.add(batch_row(checked, ctx.index, participant.region, ctx.integrated_at))
+        row = batch_row(checked, ctx.index, participant.region, ctx.integrated_at)
+        batches.add(row)
         reg = checked.registration
         batches.add_claims(checked.claims, reg.smelter_id, reg.batch_id, ctx.index)
-        add_root_lot(ctx.repo.session, batches.get(reg.smelter_id, reg.batch_id))
+        consumed = [
+            (lot, ref.mass_kg)
+            for ref in reg.metal_inputs.purchased_primary_batches
+            for lot, _ in [checked.inputs[(ref.smelter_id, ref.batch_id)]]
+        ]
+        add_root_lot(ctx.repo.session, row, checked.metal, consumed)
 
 
 def footprint_tolerance(kinds: KindRegistry) -> Decimal:
@@ -90,17 +116,47 @@ def footprint_tolerance(kinds: KindRegistry) -> Decimal:
     return kind.footprint_tolerance
 
 
-def _check_purchased_batches(batches: BatchRepository, reg: BatchRegistration) -> None:
+def _named_lots(
+    ctx: AppendContext, reg: BatchRegistration, author: Author
+) -> dict[LotKey, tuple[LotRow, LotValues]]:
+    """The lots named as purchased primary metal: held by the signer, with the kilograms
+    named available (checked again, and taken, in the append transaction)."""
+    custody = CustodyRepository(ctx.repo.session)
+    found: dict[LotKey, tuple[LotRow, LotValues]] = {}
     for position, ref in enumerate(reg.metal_inputs.purchased_primary_batches):
-        if not batches.exists(ref.smelter_id, ref.batch_id):
-            raise InvalidError(
-                f"no batch {ref.smelter_id}/{ref.batch_id} on the ledger",
-                field=f"payload.metal_inputs.purchased_primary_batches[{position}]",
-            )
+        field = f"payload.metal_inputs.purchased_primary_batches[{position}]"
+        lot = held_lot(custody, LotRef(ref.smelter_id, ref.batch_id), author, field)
+        require_available(lot, ref.mass_kg, f"{field}.mass_kg")
+        found[(ref.smelter_id, ref.batch_id)] = (lot, lot_values(lot))
+    return found
 
 
 def batch_row(checked: CheckedBatch, index: int, region: str, at: str) -> BatchRow:
     reg, derived, computed = checked.registration, checked.derived, checked.footprint
+    values = derived.to_dict()
+    if derived.own_electrolysis_share is not None:  # what method-2 facts are computed with
+        values |= {
+            "method": CURRENT_METHOD,
+            "factor_table_version": checked.factor_table_version,
+            "gwp_set": reg.declared_footprint.gwp_set,
+        }
+    masses = {
+        (r.smelter_id, r.batch_id): r.mass_kg for r in reg.metal_inputs.purchased_primary_batches
+    }
+    if checked.inputs:
+        values["ledger_lots"] = [
+            {
+                "ns": ns,
+                "batch_id": batch_id,
+                "mass_kg": masses[(ns, batch_id)],
+                "kg_co2e_per_t": lot.kg_co2e_per_t,
+                "electricity_kwh_per_t": str(lot.electricity_kwh_per_t),
+                "renewable_share": str(lot.renewable_share),
+                "primary_share": str(lot.primary_share),
+                "primary_green_share": str(lot.primary_green_share),
+            }
+            for (ns, batch_id), (_, lot) in checked.inputs.items()
+        ]
     return BatchRow(
         smelter_id=reg.smelter_id,
         batch_id=reg.batch_id,
@@ -120,7 +176,7 @@ def batch_row(checked: CheckedBatch, index: int, region: str, at: str) -> BatchR
         footprint_check=checked.footprint_check,
         renewable_share_ppm=_ppm(derived.renewable_share),
         recycled_total_ppm=_ppm(derived.recycled_content_total),
-        derived=json.dumps(derived.to_dict()),
+        derived=json.dumps(values),
         footprint=json.dumps(computed.to_dict()) if computed else None,
         registered_at=at,
     )

@@ -49,7 +49,14 @@ from ledger.errors import LedgerError
 from ledger.footprint import DEFAULT_TOLERANCE
 from ledger.grading.evaluate import expires_at, unsupported_reason
 from ledger.grading.facts import BatchFacts
-from ledger.grading.facts_from_batch import PUBLIC_FACTS, facts_from_registration, public_facts
+from ledger.grading.facts_from_batch import (
+    LEGACY,
+    PUBLIC_FACTS,
+    PUBLIC_FACTS_V2,
+    Pins,
+    facts_from_registration,
+    public_facts,
+)
 from ledger.grading.kinds import GRANT, ISSUE, PUBLISH
 from ledger.grading.kinds import REVOKE as REVOKE_GRADE
 from ledger.grading.rulesets import RuleSet, parse_ruleset
@@ -328,26 +335,36 @@ def _check_evaluation(
     signed = grade.payload.get("facts")
     notes: list[str] = []
     if signed is None:
-        # A grade from before grades carried their facts: its batch payload is plaintext.
+        # A grade from before grades carried their facts: its batch payload is plaintext,
+        # evaluated as it was then (footprint method 1, factor table 2024.1).
         _require(plaintext is not None, "the grade states no facts and the batch is committed")
-        facts = facts_from_registration(plaintext, tolerance)
+        facts = facts_from_registration(plaintext, tolerance, pins=LEGACY)
     else:
         _require(isinstance(signed, dict), "records.grade: facts is not an object")
         facts = BatchFacts.from_dict(signed)
         _check_public_facts(facts, payload, batch.index)
         if plaintext is not None:
-            recomputed = facts_from_registration(plaintext, tolerance).to_dict()
-            for name, value in facts.to_dict().items():
-                _require(
-                    recomputed[name] == value,
-                    f"fact {name} of the grade is {value}, but the batch's disclosed values give"
-                    f" {recomputed[name]}",
-                )
+            _check_recomputed(facts, plaintext, tolerance)
             if disclosures:
                 notes.append(f"facts recomputed from {len(disclosures)} disclosures agree")
     reason = unsupported_reason(ruleset, facts, grade.payload.get("grade", ""))
     _require(reason is None, f"re-evaluation does not support the grade: {reason}")
     return notes
+
+
+def _check_recomputed(facts: BatchFacts, plaintext: dict[str, Any], tolerance: Decimal) -> None:
+    """Every fact recomputed from the opened payload, with what the facts were computed
+    with (method, factor table, GWP set, the lots the batch named), must be the same."""
+    pins = Pins(facts.method, facts.factor_table_version, facts.gwp_set) if facts.is_v2 else LEGACY
+    lots = list(facts.ledger_lots or ())
+    recomputed = facts_from_registration(plaintext, tolerance, pins=pins, ledger_lots=lots)
+    mine = recomputed.to_dict()
+    for name, value in facts.to_dict().items():
+        _require(
+            mine[name] == value,
+            f"fact {name} of the grade is {value}, but the batch's disclosed values give"
+            f" {mine[name]}",
+        )
 
 
 def _opened(
@@ -377,17 +394,28 @@ def _opened(
 
 
 def _check_public_facts(facts: BatchFacts, payload: dict[str, Any], index: int) -> None:
-    """Facts that follow from the record's public members must be what the record says."""
+    """Facts that follow from the record's public members must be what the record says,
+    and the lots the facts name must be the ones the record names, with their masses."""
+    lots = list(facts.ledger_lots or ()) if facts.is_v2 else None
     try:
-        shown = public_facts(payload)
+        shown = public_facts(payload, lots)
     except LedgerError as exc:
         raise BundleError(f"records.batch: record {index} is not a batch: {exc}") from None
     stated = facts.to_dict()
-    for name in PUBLIC_FACTS:
+    for name in PUBLIC_FACTS_V2 if facts.is_v2 else PUBLIC_FACTS:
         _require(
             stated[name] == shown[name],
             f"the grade's fact {name} is {stated[name]}, but the batch record {index} shows"
             f" {shown[name]}: the grade is not about this batch",
+        )
+    if lots is not None:
+        named = sorted(
+            (ref.get("smelter_id"), ref.get("batch_id"), ref.get("mass_kg"))
+            for ref in (payload.get("metal_inputs") or {}).get("purchased_primary_batches", [])
+        )
+        _require(
+            named == sorted((lot["ns"], lot["batch_id"], lot["mass_kg"]) for lot in lots),
+            f"the grade's facts name other ledger lots than the batch record {index}",
         )
 
 

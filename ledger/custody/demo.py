@@ -28,8 +28,16 @@ DEMO_FILE: Final = Path(__file__).resolve().parents[2] / "scripts" / "demo" / "c
 
 def load_custody_demo(ledger: Ledger, participant_keys: dict[str, Ed25519PrivateKey]) -> list[str]:
     """Append every demo custody step not yet on the ledger, in order; describe each."""
+    steps = json.loads(DEMO_FILE.read_text(encoding="utf-8"))["steps"]
+    return load_custody_steps(ledger, steps, participant_keys)
+
+
+def load_custody_steps(
+    ledger: Ledger, steps: list[dict[str, Any]], participant_keys: dict[str, Ed25519PrivateKey]
+) -> list[str]:
+    """Append each ``{signer, kind, payload}`` step not yet on the ledger; describe each."""
     lines = []
-    for step in json.loads(DEMO_FILE.read_text(encoding="utf-8"))["steps"]:
+    for step in steps:
         payload = _payload_to_append(ledger, step)
         if payload is None:
             continue

@@ -10,12 +10,19 @@ Allocation is by mass: every output of one operation gets the same values.
   derived value). An external input without a declared footprint takes the factor
   table's default: zero for scrap (cut-off / recycled-content method) and the
   conservative purchased-primary factor for unregistered primary metal. Process
-  emissions are electricity (kWh x the grid or own-generation factor of the record's
-  year), fuels (amount x NCV x EF) and any direct emissions declared.
+  emissions are electricity (market-based, like the lots' footprints: the process kWh
+  carry no certificate, so they count at the residual factor of the record's year, own
+  fossil generation at least its own factor), fuels (amount x NCV x EF) and any direct
+  emissions declared.
 * recycled content (pre- and post-consumer shares of the output's metal) = the
   mass-weighted shares of the inputs, external scrap counting as 100 % of its type.
-* certificate-backed renewable share = the mass-weighted share of the lots; external
-  inputs count as zero (nothing on the ledger backs their electricity).
+* electricity behind the metal and its certified share, **weighted by kWh**: the kWh
+  behind each lot's metal (its ``electricity_kwh_per_t``), the default intensity behind
+  unregistered primary metal, and the process kWh; certified only what the lots' shares
+  certify. A tonne of scrap-based metal at 200 kWh/t does not dilute a tonne of coal-grid
+  metal at 14,000 kWh/t half and half.
+* green-power share of the primary metal: over the primary kilograms (the lots' primary
+  shares, plus unregistered primary metal at 0), the lots' own green-power shares.
 
 Arithmetic is exact Decimal; only what is written out is rounded (kg half-even, shares
 to 4 places half-even), each breakdown item separately, so rounded items may differ from
@@ -29,6 +36,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
+from ledger.batches.payload import LotValues
 from ledger.custody.payloads import (
     PRIMARY,
     SCRAP_POST,
@@ -40,7 +48,7 @@ from ledger.custody.payloads import (
     TransformPayload,
 )
 from ledger.errors import InvalidError
-from ledger.footprint.calculator import check_fuel
+from ledger.footprint.calculator import METHOD_V2, check_fuel, market_factor
 from ledger.footprint.factors import FactorTables
 
 SHARE_PLACES: Final = Decimal("0.0001")
@@ -59,11 +67,23 @@ class InputLot:
 
     ref: LotRef
     mass_kg: int
-    kg_co2e_per_t: int
     basis: str
     recycled_pre: Decimal
     recycled_post: Decimal
-    renewable: Decimal
+    values: LotValues
+
+    @property
+    def kg_co2e_per_t(self) -> int:
+        return self.values.kg_co2e_per_t
+
+    @property
+    def kwh(self) -> Decimal:
+        """kWh behind the kilograms this transform consumes."""
+        return self.mass_kg * self.values.electricity_kwh_per_t / KG_PER_T
+
+    @property
+    def primary_kg(self) -> Decimal:
+        return self.mass_kg * self.values.primary_share
 
 
 @dataclass(frozen=True)
@@ -81,6 +101,9 @@ class Derivation:
     external_kg: dict[str, int]
     factor_table_version: str
     assumptions: list[str] = field(default_factory=list)
+    electricity_kwh_per_t: Decimal = Decimal(0)
+    primary_share: Decimal = Decimal(0)
+    primary_green_share: Decimal = Decimal(0)
 
     @property
     def process_yield(self) -> Decimal:
@@ -99,6 +122,7 @@ class Derivation:
                 "allocation": "mass",
                 "breakdown": self.breakdown,
                 "factor_table_version": self.factor_table_version,
+                "method": METHOD_V2,
                 "recycled_content_method": "cut_off",
                 "assumptions": self.assumptions,
             },
@@ -108,6 +132,9 @@ class Derivation:
                 "total": share_text(self.recycled_pre + self.recycled_post),
             },
             "renewable_share": share_text(self.renewable),
+            "electricity_kwh_per_t": share_text(self.electricity_kwh_per_t),
+            "primary_share": share_text(self.primary_share),
+            "green_power_share_primary": share_text(self.primary_green_share),
         }
 
 
@@ -146,6 +173,7 @@ def derive_transform(
     for external in transform.external_inputs:
         external_kg[external.type] += external.mass_kg
     whole = Decimal(input_kg)
+    provenance = _provenance(transform, lots, external_kg, tables)
     return Derivation(
         operation=transform.operation,
         input_kg=input_kg,
@@ -158,10 +186,38 @@ def derive_transform(
             sum(lot.mass_kg * lot.recycled_post for lot in lots) + external_kg[SCRAP_POST]
         )
         / whole,
-        renewable=sum((lot.mass_kg * lot.renewable for lot in lots), Decimal(0)) / whole,
+        renewable=provenance.renewable_share,
         external_kg=external_kg,
         factor_table_version=tables.version,
         assumptions=assumptions,
+        electricity_kwh_per_t=provenance.electricity_kwh_per_t * whole / output_kg,
+        primary_share=provenance.primary_share,
+        primary_green_share=provenance.primary_green_share,
+    )
+
+
+def _provenance(
+    transform: TransformPayload,
+    lots: Sequence[InputLot],
+    external_kg: dict[str, int],
+    tables: FactorTables,
+) -> LotValues:
+    """Electricity behind the inputs (per t of input) and the provenance of their primary
+    metal, weighted by what each measures (module docstring)."""
+    external_primary = external_kg[PRIMARY]
+    kwh = sum((lot.kwh for lot in lots), Decimal(0))
+    certified = sum((lot.kwh * lot.values.renewable_share for lot in lots), Decimal(0))
+    kwh += external_primary * tables.value("upstream", "purchased_primary_kwh_per_kg")
+    kwh += sum(source.kwh for source in transform.process.electricity)
+    primary = sum((lot.primary_kg for lot in lots), Decimal(0)) + external_primary
+    green = sum((lot.primary_kg * lot.values.primary_green_share for lot in lots), Decimal(0))
+    whole = Decimal(transform.input_kg)
+    return LotValues(
+        kg_co2e_per_t=0,
+        electricity_kwh_per_t=kwh * KG_PER_T / whole,
+        renewable_share=certified / kwh if kwh else Decimal(0),
+        primary_share=primary / whole,
+        primary_green_share=green / primary if primary else Decimal(0),
     )
 
 
@@ -189,28 +245,22 @@ def _electricity_item(
     year: int,
     assumptions: list[str],
 ) -> tuple[dict[str, Any], Decimal]:
+    """Process electricity, market-based: it carries no certificate."""
     entry: dict[str, Any] = {"item": "electricity", "type": source.type, "kwh": source.kwh}
-    if source.type != "grid":
-        factor = tables.value("own_generation", source.type)
-    else:
-        region = source.grid_region or ""
-        try:
-            picked = tables.grid_factor(region, year)
-        except KeyError:
+    if source.type == "grid":
+        if tables.location_grid(source.grid_region or "", year) is None:
             raise InvalidError(
-                f"grid_region {region} has no emission factor in factor table {tables.version};"
-                f" known regions: {', '.join(tables.grid_regions())}",
+                f"grid_region {source.grid_region} has no emission factor in factor table"
+                f" {tables.version}; known regions: {', '.join(tables.grid_regions())}",
                 field=f"payload.process.electricity[{position}].grid_region",
-            ) from None
-        factor = picked.kg_co2_per_kwh
-        entry["grid_region"] = region
-        if picked.region != region or picked.year != year:
-            assumptions.append(
-                f"electricity[{position}]: grid factor of {picked.region} {picked.year}"
-                f" used for {region} in {year}"
             )
-    entry["kg_co2_per_kwh"] = str(factor)
-    return entry, source.kwh * factor
+        entry["grid_region"] = source.grid_region
+    picked = market_factor(tables, source.type, year)
+    note = f"process electricity: market-based {picked.describe()}"
+    if note not in assumptions:
+        assumptions.append(note)
+    entry["kg_co2_per_kwh"] = str(picked.value)
+    return entry, source.kwh * picked.value
 
 
 def _fuel_item(

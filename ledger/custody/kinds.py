@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from ledger.custody import lots
@@ -362,9 +363,10 @@ class Transform(StatementKind):
             InputLot(
                 item.lot,
                 item.mass_kg,
-                lot.footprint_kg_co2e_per_t,
                 lot.footprint_basis,
-                *lots.shares_of(lot),
+                Decimal(lot.recycled_pre_share),
+                Decimal(lot.recycled_post_share),
+                lots.lot_values(lot),
             )
             for item, lot in zip(transform.inputs, consumed, strict=True)
         ]
@@ -428,6 +430,9 @@ def _output_lot(
         recycled_pre_share=exact_text(derived.recycled_pre),
         recycled_post_share=exact_text(derived.recycled_post),
         renewable_share=exact_text(derived.renewable),
+        electricity_kwh_per_t=exact_text(derived.electricity_kwh_per_t),
+        primary_share=exact_text(derived.primary_share),
+        primary_green_share=exact_text(derived.primary_green_share),
         derivation=json.dumps(record),
     )
 

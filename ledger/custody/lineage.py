@@ -15,8 +15,11 @@ times a property of a root:
   transform) is claimed by the lots it went into, never twice. Since a transform's
   outputs weigh at most its inputs, no lot claims more graded metal than went into it;
 * recycled content: the roots' own pre-/post-consumer shares plus external scrap;
-* certificate-backed renewable electricity: the roots' renewable shares, external
-  inputs counting zero.
+* certificate-backed renewable electricity, **weighted by kWh**: each root's metal brings
+  the kWh behind it (its ``electricity_kwh_per_t``) and their certified share;
+  unregistered primary metal brings the default electrolysis intensity, uncertified;
+* green-power share of the primary metal: over the primary metal the roots (and
+  unregistered primary inputs, at 0) contribute, the roots' green-power shares.
 
 One walk (``CustodyRepository.walk``) reads every ancestor once; ``depth`` only limits
 what is shown, never what the summary counts.
@@ -36,6 +39,7 @@ from ledger.custody.derive import ratio_text, share_text
 from ledger.custody.lots import BATCH, ref_of, shares_of
 from ledger.custody.payloads import PRIMARY, SCRAP_POST, SCRAP_PRE
 from ledger.errors import MalformedError, NotFoundError
+from ledger.footprint.factors import load_factor_tables
 from ledger.storage.custody import CustodyRepository, Walk
 from ledger.storage.db import read_session
 from ledger.storage.tables import GradeRow, LotEdgeRow, LotRow
@@ -189,14 +193,22 @@ def claim_summary(start: Lot, walk: Walk, grades: dict[int, list[GradeRow]]) -> 
     mass = Decimal(start.available_kg)
     graded: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
     smelters: dict[str, Decimal] = defaultdict(Decimal)
-    pre, post, renewable = external[SCRAP_PRE], external[SCRAP_POST], Decimal(0)
+    pre, post = external[SCRAP_PRE], external[SCRAP_POST]
+    kwh = external[PRIMARY] * _primary_kwh_per_t()
+    certified = Decimal(0)
+    primary, green = external[PRIMARY], Decimal(0)
     batches = []
     for lot_id, share in roots.items():
         root = walk.lots[lot_id]
         root_pre, root_post, root_renewable = shares_of(root)
         pre += share * root_pre
         post += share * root_post
-        renewable += share * root_renewable
+        root_kwh = share * Decimal(root.electricity_kwh_per_t)
+        kwh += root_kwh
+        certified += root_kwh * root_renewable
+        root_primary = share * Decimal(root.primary_share)
+        primary += root_primary
+        green += root_primary * Decimal(root.primary_green_share)
         smelters[root.ns] += share
         held = sorted({(g.ruleset_id, g.ruleset_version, g.grade) for g in grades.get(lot_id, [])})
         for key in held:
@@ -231,7 +243,8 @@ def claim_summary(start: Lot, walk: Walk, grades: dict[int, list[GradeRow]]) -> 
             "post_consumer": share_text(post),
             "total": share_text(pre + post),
         },
-        "renewable_electricity_share": share_text(renewable),
+        "renewable_electricity_share": share_text(certified / kwh if kwh else Decimal(0)),
+        "green_power_share_primary": share_text(green / primary if primary else Decimal(0)),
         "smelters": [
             {"smelter_id": smelter, "share": share_text(share), "kg": _kg_down(share * mass)}
             for smelter, share in sorted(smelters.items(), key=lambda item: (-item[1], item[0]))
@@ -247,6 +260,11 @@ def claim_summary(start: Lot, walk: Walk, grades: dict[int, list[GradeRow]]) -> 
             for share, root, held in batches
         ],
     }
+
+
+def _primary_kwh_per_t() -> Decimal:
+    """kWh behind a tonne of unregistered primary metal (the factor table's default)."""
+    return load_factor_tables().value("upstream", "purchased_primary_kwh_per_kg") * 1000
 
 
 def _kg_down(value: Decimal) -> int:

@@ -9,12 +9,15 @@ other and the second sees what the first took: no kilogram is spent twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Final
 
 from sqlalchemy import Row
 from sqlmodel import Session
 
+from ledger.batches.payload import LotValues
+from ledger.custody.derive import exact_text
 from ledger.custody.payloads import LotRef
 from ledger.errors import ConflictError, ForbiddenError, NotFoundError
 from ledger.kinds import Author
@@ -26,17 +29,19 @@ BATCH: Final = "batch"
 SPLIT: Final = "split"
 TRANSFER: Final = "transfer"
 TRANSFORM: Final = "transform"
+#: The operation by which a registered batch consumes the lots it names.
+REMELT: Final = "remelt"
 #: Roles that hold metal: only they may receive custody or transform.
 HOLDER_ROLES: Final = ("smelter", "manufacturer")
 
 
-def root_lot(batch: BatchRow) -> LotRow:
+def root_lot(batch: BatchRow, metal: LotValues) -> LotRow:
     """The lot a registered batch starts as: held by its smelter, all of it available.
 
-    Its footprint is the computed cradle-to-gate total when the ledger could compute one,
-    else the declared value (``declared_scope1_2`` when it covers scope 1 and 2 only);
-    its shares are the batch's published derived values. Migration 0004 backfills
-    existing batches with the same rules.
+    Its footprint is the computed cradle-to-gate total (market-based) when the ledger could
+    compute one, else the declared value (``declared_scope1_2`` when it covers scope 1 and 2
+    only); its recycled shares are the batch's derived values, and ``metal`` states the
+    electricity behind its metal and the provenance of its primary metal.
     """
     derived = json.loads(batch.derived)
     if batch.computed_kg_co2e_per_t is not None:
@@ -58,18 +63,48 @@ def root_lot(batch: BatchRow) -> LotRow:
         input_kg=batch.mass_kg,
         recycled_pre_share=derived["recycled_content_pre_consumer"],
         recycled_post_share=derived["recycled_content_post_consumer"],
-        renewable_share=derived["renewable_share"] or "0",
+        renewable_share=exact_text(metal.renewable_share),
+        electricity_kwh_per_t=exact_text(metal.electricity_kwh_per_t),
+        primary_share=exact_text(metal.primary_share),
+        primary_green_share=exact_text(metal.primary_green_share),
     )
 
 
-def add_root_lot(session: Session, batch: BatchRow | None) -> None:
-    """Called by ``batch.register`` on append: the new batch becomes a lot."""
-    assert batch is not None, "the batch row is added before its lot"
+def add_root_lot(
+    session: Session,
+    batch: BatchRow,
+    metal: LotValues,
+    consumed: Sequence[tuple[LotRow, int]] = (),
+) -> None:
+    """Called by ``batch.register`` on append: the new batch becomes a lot, and the lots it
+    names as purchased primary metal give up the kilograms it used (as a transform)."""
     custody = CustodyRepository(session)
     require_new_id(custody, batch.smelter_id, batch.batch_id, "payload.batch_id")
-    lot = custody.add_lot(root_lot(batch))
-    registered = event(lot, batch.record_index, "batch.register", "registered", batch.mass_kg)
-    custody.add_events([registered])
+    index = batch.record_index
+    for position, (parent, mass_kg) in enumerate(consumed):
+        take(parent, mass_kg, f"payload.metal_inputs.purchased_primary_batches[{position}]")
+    custody.save()
+    lot = custody.add_lot(root_lot(batch, metal))
+    made = {"operation": REMELT, "outputs": [ref_of(lot)]}
+    custody.add_edges([edge(parent, lot, mass, REMELT, index) for parent, mass in consumed])
+    custody.add_events(
+        [event(lot, index, "batch.register", "registered", batch.mass_kg)]
+        + [
+            event(parent, index, "batch.register", "consumed", mass, None, made)
+            for parent, mass in consumed
+        ]
+    )
+
+
+def lot_values(lot: LotRow | Row) -> LotValues:
+    """What the ledger states about a lot, for a batch or transform that uses its metal."""
+    return LotValues(
+        kg_co2e_per_t=lot.footprint_kg_co2e_per_t,
+        electricity_kwh_per_t=Decimal(lot.electricity_kwh_per_t),
+        renewable_share=Decimal(lot.renewable_share),
+        primary_share=Decimal(lot.primary_share),
+        primary_green_share=Decimal(lot.primary_green_share),
+    )
 
 
 def held_lot(custody: CustodyRepository, ref: LotRef, author: Author, field: str) -> LotRow:
@@ -137,6 +172,9 @@ def child_lot(
         recycled_pre_share=parent.recycled_pre_share,
         recycled_post_share=parent.recycled_post_share,
         renewable_share=parent.renewable_share,
+        electricity_kwh_per_t=parent.electricity_kwh_per_t,
+        primary_share=parent.primary_share,
+        primary_green_share=parent.primary_green_share,
         derivation=json.dumps({"from": ref_of(parent)}),
     )
 

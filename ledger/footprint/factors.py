@@ -38,6 +38,24 @@ class GridFactor:
 
 
 @dataclass(frozen=True)
+class YearlyFactor:
+    """A factor picked for a production year: the value, the year it is of, and which
+    entry (region id or section) it came from."""
+
+    source: str
+    year: int
+    value: Decimal
+    requested_year: int
+
+    def describe(self) -> str:
+        return f"{self.value} kg/kWh ({self.source} {self.year})"
+
+
+USABLE: Final = frozenset({"confirmed", "corroborated", "derived", None})
+"""Factor statuses the calculation uses; ``unconfirmed`` values are kept for the record only."""
+
+
+@dataclass(frozen=True)
 class FactorTables:
     """One loaded, schema-valid factor table."""
 
@@ -60,6 +78,48 @@ class FactorTables:
             node = node[name]
         return True
 
+    def usable(self, *path: str) -> bool:
+        """Whether the factor at ``path`` exists and its status lets the calculation use it."""
+        if not self.has(*path):
+            return False
+        node: Any = self.data
+        for name in path:
+            node = node[name]
+        return node.get("status") in USABLE
+
+    def yearly(self, by_year: Mapping[str, Any], source: str, year: int) -> YearlyFactor | None:
+        """The usable value of ``by_year`` for ``year``: the latest published year not after
+        it, else the earliest (factors are published years late); None if none is usable."""
+        usable = sorted(int(y) for y, f in by_year.items() if f.get("status") in USABLE)
+        if not usable:
+            return None
+        earlier = [y for y in usable if y <= year]
+        chosen = earlier[-1] if earlier else usable[0]
+        return YearlyFactor(source, chosen, Decimal(by_year[str(chosen)]["value"]), year)
+
+    def national(self, section: str, year: int) -> YearlyFactor | None:
+        """A national factor by year from a top-level section (``residual_mix``,
+        ``fossil_only``), or the national grid average for ``grid``."""
+        if section == "grid":
+            return self.yearly(self.data["grid_electricity"]["CN"]["by_year"], "CN", year)
+        if section not in self.data:
+            return None
+        return self.yearly(self.data[section]["by_year"], section, year)
+
+    def location_grid(self, region: str, year: int) -> YearlyFactor | None:
+        """Location-based grid factor: the region's own usable value, else its regional
+        grid's (``grid_region_aliases``), else the national average; None for an unknown id."""
+        grids = self.data["grid_electricity"]
+        aliases = self.data["grid_region_aliases"]
+        if region not in grids and region not in aliases:
+            return None
+        for candidate in (region, aliases.get(region, {}).get("region"), "CN"):
+            if candidate in grids:
+                picked = self.yearly(grids[candidate]["by_year"], candidate, year)
+                if picked is not None:
+                    return picked
+        return None
+
     def grid_regions(self) -> list[str]:
         """Region ids with factors of their own, then aliases."""
         return [*self.data["grid_electricity"], *self.data["grid_region_aliases"]]
@@ -72,7 +132,8 @@ class FactorTables:
         Raises KeyError for a region the table does not know.
         """
         aliases = self.data["grid_region_aliases"]
-        grid_id = aliases[region]["region"] if region in aliases else region
+        grids = self.data["grid_electricity"]
+        grid_id = region if region in grids else aliases[region]["region"]
         by_year = self.data["grid_electricity"][grid_id]["by_year"]
         years = sorted(int(y) for y in by_year)
         earlier = [y for y in years if y <= year]
@@ -81,14 +142,19 @@ class FactorTables:
         return GridFactor(grid_id, chosen, value, region, year)
 
 
-def available_versions() -> list[str]:
-    """Versions present in ``schemas/factors/``, oldest first."""
+@functools.cache
+def _versions() -> tuple[str, ...]:
     found = []
     for path in (SCHEMAS_DIR / FACTORS_DIR).iterdir():
         match = _VERSION_FILE.match(path.name)
         if match:
             found.append((int(match.group(1)), int(match.group(2))))
-    return [f"{year}.{n}" for year, n in sorted(found)]
+    return tuple(f"{year}.{n}" for year, n in sorted(found))
+
+
+def available_versions() -> list[str]:
+    """Versions present in ``schemas/factors/``, oldest first (listed once per process)."""
+    return list(_versions())
 
 
 def load_factor_tables(version: str | None = None) -> FactorTables:

@@ -10,6 +10,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger.batches.registration import footprint_tolerance
 from ledger.disclosure.sign import sign_statement
 from ledger.grading.kinds import GRANT, ISSUE, PUBLISH, REVOKE
 from ledger.grading.reads import facts_of_batch
@@ -66,7 +67,14 @@ def _issue(
             {
                 **g,
                 "ruleset_version": versions[g["ruleset_id"]],
-                "facts": facts_of_batch(ledger.engine, g["smelter_id"], g["batch_id"]),
+                "facts": facts_of_batch(
+                    ledger.engine,
+                    g["smelter_id"],
+                    g["batch_id"],
+                    g["ruleset_id"],
+                    versions[g["ruleset_id"]],
+                    footprint_tolerance(ledger.kinds),
+                ),
             },
             centre_key,
         )

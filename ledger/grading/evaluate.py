@@ -16,13 +16,19 @@ from typing import Any
 
 from ledger.grading.facts import BatchFacts
 from ledger.grading.rulesets import (
+    MARKET_BASED,
+    TIME_MATCHING_ORDER,
     CertifiedRenewableShareAtLeast,
     Combination,
     Criterion,
+    ElectricityAtMost,
     Flag,
     FootprintBelow,
+    OneOf,
     RecycledContentAtLeast,
     RuleSet,
+    ShareAtLeast,
+    TimeMatching,
 )
 
 
@@ -217,7 +223,54 @@ def _judge(criterion: Criterion, ruleset: RuleSet, facts: BatchFacts) -> _Outcom
         return _Outcome(_at_least(criterion, facts.renewable_share_certified))
     if isinstance(criterion, RecycledContentAtLeast):
         return _Outcome(_at_least(criterion, _recycled(facts, criterion.basis)))
+    if isinstance(criterion, ShareAtLeast):
+        return _Outcome(_share_fact_at_least(criterion, facts))
+    if isinstance(criterion, ElectricityAtMost):
+        return _Outcome(_electricity_at_most(criterion, facts))
+    if isinstance(criterion, TimeMatching):
+        return _Outcome(_time_matching(criterion, facts))
+    if isinstance(criterion, OneOf):
+        value = getattr(facts, criterion.fact)
+        allowed = ", ".join(criterion.allowed)
+        row = CriterionResult(
+            criterion.name, criterion.path, value, f"one of {allowed}", value in criterion.allowed
+        )
+        return _Outcome(row)
     return _Outcome(_judge_flag(criterion, facts))
+
+
+NOT_STATED = "not stated (facts from before method alu-ledger-footprint/2)"
+
+
+def _share_fact_at_least(criterion: ShareAtLeast, facts: BatchFacts) -> CriterionResult:
+    fact = {
+        "own_electrolysis_share_at_least": facts.own_electrolysis_share,
+        "green_power_share_of_primary_at_least": facts.green_power_share_primary,
+    }[criterion.name]
+    threshold = f">= {criterion.share}"
+    if fact is None:
+        return CriterionResult(criterion.name, criterion.path, NOT_STATED, threshold, False)
+    return CriterionResult(
+        criterion.name, criterion.path, str(fact), threshold, fact >= criterion.share
+    )
+
+
+def _electricity_at_most(criterion: ElectricityAtMost, facts: BatchFacts) -> CriterionResult:
+    value = facts.electricity_kwh_per_t
+    threshold = f"<= {criterion.kwh_per_t} kWh/t"
+    passed = value is not None and value <= criterion.kwh_per_t
+    shown = NOT_STATED if value is None else str(value)
+    return CriterionResult(criterion.name, criterion.path, shown, threshold, passed)
+
+
+def _time_matching(criterion: TimeMatching, facts: BatchFacts) -> CriterionResult:
+    value = facts.certificate_time_matching
+    threshold = f"{criterion.at_least} or closer"
+    if value is None:
+        return CriterionResult(criterion.name, criterion.path, NOT_STATED, threshold, False)
+    order = TIME_MATCHING_ORDER
+    passed = value != "none" and order.index(value) <= order.index(criterion.at_least)
+    return CriterionResult(criterion.name, criterion.path, value, threshold, passed)
 
 
 def _judge_combination(criterion: Combination, ruleset: RuleSet, facts: BatchFacts) -> _Outcome:
@@ -240,7 +293,7 @@ def _judge_footprint(
     """Compare only footprints stated in the rule set's boundary; anything else fails."""
     readings = {
         "declared": _declared_reading(ruleset, facts),
-        "computed": _computed_reading(ruleset, facts),
+        "computed": _computed_reading(ruleset, facts, criterion.method),
     }
     bases = ("declared", "computed") if criterion.basis == "both" else (criterion.basis,)
     passed = all(_below(readings[basis], criterion) for basis in bases)
@@ -258,8 +311,17 @@ def _declared_reading(ruleset: RuleSet, facts: BatchFacts) -> int | str:
     return facts.declared_kg_co2e_per_t
 
 
-def _computed_reading(ruleset: RuleSet, facts: BatchFacts) -> int | str:
-    computed = facts.computed_for(ruleset.footprint_boundary)
+def _computed_reading(ruleset: RuleSet, facts: BatchFacts, method: str) -> int | str:
+    if method == MARKET_BASED:
+        computed = facts.computed_for(ruleset.footprint_boundary)
+    elif facts.method is None:
+        return NOT_STATED
+    elif method == "direct":
+        computed = facts.direct_kg_co2e_per_t
+    elif ruleset.footprint_boundary == "cradle_to_gate":
+        computed = facts.location_total_kg_co2e_per_t
+    else:
+        computed = facts.location_scope1_2_kg_co2e_per_t
     return "not computable" if computed is None else computed
 
 

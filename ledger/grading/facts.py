@@ -6,6 +6,13 @@ be evaluated offline (an auditor re-checks a grade from the facts recorded with
 it) and keeps grading free of storage concerns. Shares are ``Decimal`` and
 footprints integers because everything here may end up in signed content,
 where floats do not survive canonicalisation.
+
+Facts computed with footprint method ``alu-ledger-footprint/2`` carry the method, factor
+table and GWP set they were computed with, the location-based and direct footprints, the
+provenance of the metal (own-electrolysis share, green-power share of the primary metal,
+kWh per tonne, certificate time matching) and the ledger lots the batch named. Facts of
+grades recorded before (method 1) have none of these: they stay ``None`` and criteria on
+them fail rather than guess.
 """
 
 from __future__ import annotations
@@ -21,9 +28,43 @@ BOUNDARIES = ("cradle_to_gate", "scope1_2")
 ROUTES = ("primary", "secondary", "mixed")
 FOOTPRINT_CHECKS = ("consistent", "declared_below_computed", "not_computable")
 
+TIME_MATCHING = ("same_month", "same_year", "within_validity", "none")
+
 _SHARES = ("renewable_share_certified", "recycled_pre", "recycled_post", "recycled_total")
-_OPTIONAL_INTS = ("computed_total_kg_co2e_per_t", "computed_scope1_2_kg_co2e_per_t")
+_OPTIONAL_SHARES = ("own_electrolysis_share", "green_power_share_primary")
+_OPTIONAL_INTS = (
+    "computed_total_kg_co2e_per_t",
+    "computed_scope1_2_kg_co2e_per_t",
+    "location_total_kg_co2e_per_t",
+    "location_scope1_2_kg_co2e_per_t",
+    "direct_kg_co2e_per_t",
+    "electricity_kwh_per_t",
+)
 _BOOLS = ("third_party_verified", "activity_data_present")
+#: Facts a method-1 grade does not state; absent from its facts, None here.
+V2_FACTS = (
+    "own_electrolysis_share",
+    "green_power_share_primary",
+    "electricity_kwh_per_t",
+    "certificate_time_matching",
+    "location_total_kg_co2e_per_t",
+    "location_scope1_2_kg_co2e_per_t",
+    "direct_kg_co2e_per_t",
+    "method",
+    "factor_table_version",
+    "gwp_set",
+    "ledger_lots",
+)
+LOT_FACT_KEYS = (
+    "ns",
+    "batch_id",
+    "mass_kg",
+    "kg_co2e_per_t",
+    "electricity_kwh_per_t",
+    "renewable_share",
+    "primary_share",
+    "primary_green_share",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +89,19 @@ class BatchFacts:
     third_party_verified: bool
     footprint_check: str
     activity_data_present: bool
+    own_electrolysis_share: Decimal | None = None
+    green_power_share_primary: Decimal | None = None
+    electricity_kwh_per_t: int | None = None
+    certificate_time_matching: str | None = None
+    location_total_kg_co2e_per_t: int | None = None
+    location_scope1_2_kg_co2e_per_t: int | None = None
+    direct_kg_co2e_per_t: int | None = None
+    method: str | None = None
+    factor_table_version: str | None = None
+    gwp_set: str | None = None
+    #: The ledger lots named as purchased primary metal, with what the ledger stated
+    #: about each when the batch was registered (``LOT_FACT_KEYS``).
+    ledger_lots: tuple[dict[str, Any], ...] | None = None
 
     def __post_init__(self) -> None:
         """Refuse impossible facts here, so that no criterion has to guard against them."""
@@ -62,6 +116,22 @@ class BatchFacts:
                 _check_footprint(value, name)
         for name in _SHARES:
             _check_share(getattr(self, name), name)
+        for name in _OPTIONAL_SHARES:
+            if getattr(self, name) is not None:
+                _check_share(getattr(self, name), name)
+        if self.certificate_time_matching is not None:
+            _check_choice(
+                self.certificate_time_matching, "certificate_time_matching", TIME_MATCHING
+            )
+        for name in ("method", "factor_table_version", "gwp_set"):
+            if getattr(self, name) is not None:
+                _check_text(getattr(self, name), name)
+        for position, lot in enumerate(self.ledger_lots or ()):
+            if not isinstance(lot, dict) or sorted(lot) != sorted(LOT_FACT_KEYS):
+                raise MalformedError(
+                    f"must be an object with {', '.join(LOT_FACT_KEYS)}",
+                    field=f"facts.ledger_lots[{position}]",
+                )
         for name in _BOOLS:
             if not isinstance(getattr(self, name), bool):
                 raise MalformedError("must be true or false", field=f"facts.{name}")
@@ -72,19 +142,31 @@ class BatchFacts:
             return self.computed_total_kg_co2e_per_t
         return self.computed_scope1_2_kg_co2e_per_t
 
+    @property
+    def is_v2(self) -> bool:
+        return self.method is not None
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form; decimals become strings so the dict may be signed."""
+        """JSON-ready form; decimals become strings so the dict may be signed. Facts of
+        method 1 keep their method-1 shape (no method-2 members)."""
         out: dict[str, Any] = {}
         for item in fields(self):
+            if item.name in V2_FACTS and not self.is_v2:
+                continue
             value = getattr(self, item.name)
-            out[item.name] = str(value) if isinstance(value, Decimal) else value
+            if isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[item.name] = value
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchFacts:
         """Inverse of ``to_dict``; shares must be decimal strings, never floats."""
         names = tuple(item.name for item in fields(cls))
-        for name in names:
+        required = [n for n in names if n not in V2_FACTS or "method" in data]
+        for name in required:
             if name not in data:
                 raise MalformedError("required field is missing", field=f"facts.{name}")
         for name in data:
@@ -93,6 +175,11 @@ class BatchFacts:
         values = dict(data)
         for name in _SHARES:
             values[name] = _parse_share(data[name], name)
+        for name in _OPTIONAL_SHARES:
+            if data.get(name) is not None:
+                values[name] = _parse_share(data[name], name)
+        if isinstance(values.get("ledger_lots"), list):
+            values["ledger_lots"] = tuple(values["ledger_lots"])
         return cls(**values)
 
 

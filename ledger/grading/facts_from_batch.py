@@ -4,34 +4,57 @@ The one place that maps batches to grading facts, so that append-time checks, pr
 GraphQL and offline certificate checks grade from the same numbers. Shares come from
 the derived values at 4 places, half-even, the numbers a reader of the batch sees.
 
-``batch_facts`` reads what the ledger stored when the batch was appended;
-``facts_from_registration`` recomputes the same facts from the plaintext payload (the
-signed one opened with its disclosures) with the shipped factor tables, for verifiers that
-hold nothing but records and disclosures. The two agree as long as the footprint
-tolerance is the ledger's (a test holds them together). ``public_facts`` are the facts
-anyone can recompute from the signed payload alone, without a disclosure.
+* ``batch_facts`` reads what the ledger stored when the batch was appended (its own
+  computation: the declared GWP set, the factor table then newest);
+* ``facts_from_registration`` recomputes the facts from the plaintext payload (the signed
+  one opened with its disclosures) under a given method, factor table and GWP set (what
+  a rule set pins), with what the ledger stated about the lots the batch named. The two
+  agree for the same parameters (a test holds them together);
+* ``public_facts`` are the facts anyone can recompute from the signed payload alone,
+  without a disclosure.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from ledger.batches.derived import derive
-from ledger.batches.payload import parse_registration
+from ledger.batches.derived import LotKey, derive
+from ledger.batches.payload import LotValues, parse_registration
 from ledger.disclosure.reveal import strip_commitments
-from ledger.footprint import DEFAULT_TOLERANCE, compute_footprint, footprint_check
+from ledger.footprint import (
+    DEFAULT_TOLERANCE,
+    compute_footprint,
+    footprint_check,
+    load_factor_tables,
+)
+from ledger.footprint.calculator import CURRENT_METHOD, METHOD_V1, V1_TABLE
 from ledger.grading.facts import BatchFacts
 from ledger.storage.tables import BatchRow
+
+
+@dataclass(frozen=True)
+class Pins:
+    """What facts are computed with: footprint method, factor table, GWP set (None: the
+    batch's declared GWP set)."""
+
+    method: str = CURRENT_METHOD
+    factor_table_version: str | None = None
+    gwp_set: str | None = None
+
+
+LEGACY = Pins(METHOD_V1, V1_TABLE)
 
 
 def batch_facts(row: BatchRow, record_payload: Mapping[str, Any]) -> BatchFacts:
     """Facts of a registered batch; ``record_payload`` is its ``batch.register`` payload."""
     derived = json.loads(row.derived)
     declared = record_payload.get("declared_footprint") or {}
-    return BatchFacts(
+    footprint = json.loads(row.footprint) if row.footprint else {}
+    base = BatchFacts(
         product_form=row.product_form,
         route=row.route,
         declared_kg_co2e_per_t=row.declared_kg_co2e_per_t,
@@ -46,17 +69,56 @@ def batch_facts(row: BatchRow, record_payload: Mapping[str, Any]) -> BatchFacts:
         footprint_check=row.footprint_check,
         activity_data_present=record_payload.get("activity_data") is not None,
     )
+    if "method" not in derived:  # registered before method 2
+        return base
+    return _with_v2(base, derived, footprint)
+
+
+def _with_v2(
+    base: BatchFacts, derived: Mapping[str, Any], footprint: Mapping[str, Any]
+) -> BatchFacts:
+    return replace(
+        base,
+        own_electrolysis_share=_share(derived["own_electrolysis_share"]),
+        green_power_share_primary=_share(derived["green_power_share_primary"]),
+        electricity_kwh_per_t=_whole(derived["electricity_kwh_per_t"]),
+        certificate_time_matching=derived["certificate_time_matching"],
+        location_total_kg_co2e_per_t=footprint.get("location_based_total_kg_co2e_per_t"),
+        location_scope1_2_kg_co2e_per_t=footprint.get("location_based_scope1_2_kg_co2e_per_t"),
+        direct_kg_co2e_per_t=footprint.get("direct_kg_co2e_per_t"),
+        method=derived["method"],
+        factor_table_version=derived["factor_table_version"],
+        gwp_set=derived["gwp_set"],
+        ledger_lots=tuple(derived.get("ledger_lots", ())),
+    )
+
+
+def computed_with(derived: Mapping[str, Any]) -> Pins:
+    """The parameters the ledger computed a batch's stored facts with."""
+    if "method" not in derived:
+        return LEGACY
+    return Pins(derived["method"], derived["factor_table_version"], derived["gwp_set"])
 
 
 def facts_from_registration(
-    payload: Mapping[str, Any], footprint_tolerance: Decimal = DEFAULT_TOLERANCE
+    payload: Mapping[str, Any],
+    footprint_tolerance: Decimal = DEFAULT_TOLERANCE,
+    *,
+    pins: Pins = Pins(),
+    ledger_lots: Sequence[Mapping[str, Any]] = (),
 ) -> BatchFacts:
-    """Facts recomputed from a ``batch.register`` payload, without the ledger's database."""
-    reg = parse_registration(payload)
-    derived = derive(reg).to_dict()
-    computed = compute_footprint(reg)
+    """Facts recomputed from a plaintext ``batch.register`` payload under ``pins``, without
+    the ledger's database; ``ledger_lots`` is what the ledger stated about the lots the
+    batch named (``BatchFacts.ledger_lots``)."""
+    legacy = pins.method == METHOD_V1
+    reg = parse_registration(payload, legacy=legacy)
+    lots = lot_values(ledger_lots)
+    derived = derive(reg, lots, legacy=legacy).to_dict()
+    tables = load_factor_tables(V1_TABLE if legacy else pins.factor_table_version)
+    gwp_set = pins.gwp_set or reg.declared_footprint.gwp_set
+    computed = compute_footprint(reg, tables, method=pins.method, gwp_set=gwp_set, lots=lots)
     declared = reg.declared_footprint
-    return BatchFacts(
+    base = BatchFacts(
         product_form=reg.product_form,
         route=reg.route,
         declared_kg_co2e_per_t=declared.kg_co2e_per_t,
@@ -74,6 +136,30 @@ def facts_from_registration(
         ),
         activity_data_present=payload.get("activity_data") is not None,
     )
+    if legacy:
+        return base
+    stated = {
+        **derived,
+        "method": pins.method,
+        "factor_table_version": tables.version,
+        "gwp_set": gwp_set,
+        "ledger_lots": list(ledger_lots),
+    }
+    return _with_v2(base, stated, computed.to_dict() if computed else {})
+
+
+def lot_values(ledger_lots: Sequence[Mapping[str, Any]]) -> dict[LotKey, LotValues]:
+    """What the ledger stated about the named lots, keyed by (ns, batch id)."""
+    return {
+        (lot["ns"], lot["batch_id"]): LotValues(
+            kg_co2e_per_t=lot["kg_co2e_per_t"],
+            electricity_kwh_per_t=Decimal(lot["electricity_kwh_per_t"]),
+            renewable_share=Decimal(lot["renewable_share"]),
+            primary_share=Decimal(lot["primary_share"]),
+            primary_green_share=Decimal(lot["primary_green_share"]),
+        )
+        for lot in ledger_lots
+    }
 
 
 PUBLIC_FACTS = (
@@ -89,16 +175,28 @@ PUBLIC_FACTS = (
     "activity_data_present",
 )
 """Facts that follow from a batch's public members; the rest need its activity data."""
+PUBLIC_FACTS_V2 = (
+    *PUBLIC_FACTS,
+    "own_electrolysis_share",
+    "green_power_share_primary",
+    "electricity_kwh_per_t",
+    "certificate_time_matching",
+)
+"""Method 2 adds the provenance of the metal (given what the ledger stated of named lots)."""
 
 
-def public_facts(payload: Mapping[str, Any]) -> dict[str, Any]:
+def public_facts(
+    payload: Mapping[str, Any],
+    ledger_lots: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     """The public facts of a signed ``batch.register`` payload (committed or not), in the
-    form of ``BatchFacts.to_dict``; nothing confidential is needed or used."""
-    public = strip_commitments(payload)
-    reg = parse_registration(public)
-    derived = derive(reg).to_dict()
+    form of ``BatchFacts.to_dict``; nothing confidential is needed or used. ``ledger_lots``
+    None: the facts of a batch registered before method 2."""
+    legacy = ledger_lots is None
+    reg = parse_registration(strip_commitments(payload), legacy=legacy, rules=False)
+    derived = derive(reg, lot_values(ledger_lots or ()), legacy=legacy).to_dict()
     declared = reg.declared_footprint
-    return {
+    facts = {
         "product_form": reg.product_form,
         "route": reg.route,
         "declared_kg_co2e_per_t": declared.kg_co2e_per_t,
@@ -110,8 +208,21 @@ def public_facts(payload: Mapping[str, Any]) -> dict[str, Any]:
         "third_party_verified": declared.verification is not None,
         "activity_data_present": payload.get("activity_data") is not None,
     }
+    if legacy:
+        return facts
+    return facts | {
+        "own_electrolysis_share": str(_share(derived["own_electrolysis_share"])),
+        "green_power_share_primary": str(_share(derived["green_power_share_primary"])),
+        "electricity_kwh_per_t": _whole(derived["electricity_kwh_per_t"]),
+        "certificate_time_matching": derived["certificate_time_matching"],
+    }
 
 
 def _share(value: str | None) -> Decimal:
     """A stored share string; None (no electricity at all) counts as no share."""
     return Decimal(0) if value is None else Decimal(value)
+
+
+def _whole(value: str) -> int:
+    """kWh per tonne, whole, half-even."""
+    return int(Decimal(value).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))

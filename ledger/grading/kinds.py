@@ -23,6 +23,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from ledger import payloads
@@ -33,9 +34,10 @@ from ledger.errors import (
     MalformedError,
     NotFoundError,
 )
+from ledger.footprint.calculator import DEFAULT_TOLERANCE
 from ledger.grading.evaluate import expires_at, unsupported_reason
 from ledger.grading.facts import BatchFacts, check_attested_facts
-from ledger.grading.facts_from_batch import batch_facts
+from ledger.grading.ruleset_facts import ruleset_facts
 from ledger.grading.rulesets import RuleSet, parse_ruleset
 from ledger.grading.scope import ALL_RULESETS, scope_covers
 from ledger.kinds import OPERATOR_ROLE, AppendContext, Author, StatementKind, require_role
@@ -260,6 +262,9 @@ class IssueGrade(StatementKind):
     name = ISSUE
     FIELDS = ("smelter_id", "batch_id", "ruleset_id", "ruleset_version", "grade", "facts")
 
+    def __init__(self, footprint_tolerance: Decimal = DEFAULT_TOLERANCE) -> None:
+        self.footprint_tolerance = footprint_tolerance
+
     def check(self, ctx: AppendContext, statement: Statement, author: Author) -> CheckedGrade:
         require_role(author, CENTRE_ROLE, action="issuing a grade")
         payload = statement.payload
@@ -291,8 +296,7 @@ class IssueGrade(StatementKind):
                 field="payload.ruleset_version",
             )
         ruleset = stored_ruleset(row)
-        record = ctx.repo.record(batch.record_index)
-        facts = batch_facts(batch, record.statement["payload"])
+        facts = ruleset_facts(ctx.repo.session, batch, ruleset, self.footprint_tolerance)
         check_attested_facts(payload["facts"], facts)
         reason = unsupported_reason(ruleset, facts, grade)
         if reason is not None:
@@ -353,11 +357,11 @@ class RevokeGrade(StatementKind):
         )
 
 
-def grading_kinds() -> list[StatementKind]:
+def grading_kinds(footprint_tolerance: Decimal = DEFAULT_TOLERANCE) -> list[StatementKind]:
     return [
         GrantAccreditation(),
         WithdrawAccreditation(),
         PublishRuleset(),
-        IssueGrade(),
+        IssueGrade(footprint_tolerance),
         RevokeGrade(),
     ]

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine
 
 from ledger.errors import NotFoundError
+from ledger.footprint.calculator import DEFAULT_TOLERANCE
 from ledger.grading.evaluate import evaluate
-from ledger.grading.facts_from_batch import batch_facts
 from ledger.grading.kinds import stored_ruleset
+from ledger.grading.ruleset_facts import ruleset_facts
 from ledger.storage.batches import BatchRepository
 from ledger.storage.db import read_session
 from ledger.storage.grading import GradingRepository
-from ledger.storage.repository import Repository
 from ledger.storage.tables import GradeRow, RulesetRow
 
 
@@ -82,20 +83,28 @@ def grades_of_batch(engine: Engine, smelter_id: str, batch_id: str) -> dict[str,
     return {"items": [grade_view(row) for row in rows]}
 
 
-def facts_of_batch(engine: Engine, smelter_id: str, batch_id: str) -> dict[str, Any]:
-    """The ledger's facts of a batch, as a ``grade.issue`` must state them."""
-    with read_session(engine) as session:
-        batch = BatchRepository(session).get(smelter_id, batch_id)
-        if batch is None:
-            raise NotFoundError(f"no batch {smelter_id}/{batch_id}", field="batch_id")
-        record = Repository(session).record(batch.record_index)
-        return batch_facts(batch, record.statement["payload"]).to_dict()
+def facts_of_batch(
+    engine: Engine,
+    smelter_id: str,
+    batch_id: str,
+    ruleset_id: str,
+    version: str,
+    tolerance: Decimal = DEFAULT_TOLERANCE,
+) -> dict[str, Any]:
+    """The facts a rule set grades a batch on, as a ``grade.issue`` must state them."""
+    return preview_evaluation(engine, smelter_id, batch_id, ruleset_id, version, tolerance)["facts"]
 
 
 def preview_evaluation(
-    engine: Engine, smelter_id: str, batch_id: str, ruleset_id: str, version: str
+    engine: Engine,
+    smelter_id: str,
+    batch_id: str,
+    ruleset_id: str,
+    version: str,
+    tolerance: Decimal = DEFAULT_TOLERANCE,
 ) -> dict[str, Any]:
-    """What ``evaluate`` says for a batch under a published rule set; writes nothing."""
+    """What ``evaluate`` says for a batch under a published rule set, on the facts the rule
+    set grades with (recomputed under its pins); writes nothing."""
     with read_session(engine) as session:
         batch = BatchRepository(session).get(smelter_id, batch_id)
         if batch is None:
@@ -103,9 +112,8 @@ def preview_evaluation(
         row = GradingRepository(session).ruleset(ruleset_id, version)
         if row is None:
             raise NotFoundError(f"no rule set {ruleset_id} {version}", field="ruleset_version")
-        record = Repository(session).record(batch.record_index)
-        facts = batch_facts(batch, record.statement["payload"])
         ruleset = stored_ruleset(row)
+        facts = ruleset_facts(session, batch, ruleset, tolerance)
     result = evaluate(ruleset, facts).to_dict()
     result["smelter_id"], result["batch_id"] = smelter_id, batch_id
     result["facts"] = facts.to_dict()

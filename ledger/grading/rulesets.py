@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from ledger.errors import InvalidError, MalformedError
+from ledger.footprint.factors import available_versions
 from ledger.grading.schema import check_ruleset_shape
 
 FOOTPRINT_THRESHOLD_MIN = 10
@@ -26,18 +27,27 @@ MAX_CRITERIA_DEPTH = 4
 FLAG_CRITERIA = ("third_party_verified", "footprint_check_consistent", "activity_data_present")
 
 
+MARKET_BASED = "market_based"
+FOOTPRINT_METHODS = (MARKET_BASED, "location_based", "direct")
+TIME_MATCHING_ORDER = ("same_month", "same_year", "within_validity", "none")
+
+
 @dataclass(frozen=True)
 class FootprintBelow:
-    """Footprint (in the rule set's boundary) below a threshold, kg CO2e per tonne."""
+    """Footprint (in the rule set's boundary; ``direct`` in its own) below a threshold, kg
+    CO2e per tonne; ``method`` says which electricity accounting (or none) it counts."""
 
     kg_co2e_per_t: int
     basis: str  # declared | computed | both
     inclusive: bool
     path: str
+    method: str = MARKET_BASED
 
     @property
     def name(self) -> str:
-        return f"footprint_below[{self.basis}]"
+        if self.method == MARKET_BASED:
+            return f"footprint_below[{self.basis}]"
+        return f"footprint_below[{self.method}]"
 
     @property
     def threshold_text(self) -> str:
@@ -47,7 +57,81 @@ class FootprintBelow:
         body: dict[str, Any] = {"kg_co2e_per_t": self.kg_co2e_per_t, "basis": self.basis}
         if self.inclusive:
             body["inclusive"] = True
+        if self.method != MARKET_BASED:
+            body["method"] = self.method
         return {"footprint_below": body}
+
+
+@dataclass(frozen=True)
+class ShareAtLeast:
+    """A share fact of the batch at least ``share``: ``own_electrolysis_share_at_least``
+    or ``green_power_share_of_primary_at_least``."""
+
+    name: str
+    share: Decimal
+    path: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {self.name: {"share": str(self.share)}}
+
+
+@dataclass(frozen=True)
+class ElectricityAtMost:
+    """Electricity per tonne of batch at most ``kwh_per_t``."""
+
+    kwh_per_t: int
+    path: str
+
+    name: ClassVar[str] = "electricity_at_most"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {self.name: {"kwh_per_t": self.kwh_per_t}}
+
+
+@dataclass(frozen=True)
+class TimeMatching:
+    """Certified electricity produced at least as close to the batch as ``at_least``."""
+
+    at_least: str
+    path: str
+
+    name: ClassVar[str] = "certificate_time_matching"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {self.name: {"at_least": self.at_least}}
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """The batch's ``route`` or ``product_form`` is one of ``allowed``: a grade's own
+    condition (``route_in``, ``product_form_in``)."""
+
+    name: str
+    allowed: tuple[str, ...]
+    path: str
+
+    @property
+    def fact(self) -> str:
+        return "route" if self.name == "route_in" else "product_form"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {self.name: list(self.allowed)}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What a rule set evaluates with: footprint method, GWP set, factor table."""
+
+    method: str
+    gwp_set: str
+    factor_table_version: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "method": self.method,
+            "gwp_set": self.gwp_set,
+            "factor_table_version": self.factor_table_version,
+        }
 
 
 @dataclass(frozen=True)
@@ -107,8 +191,17 @@ class Combination:
 
 
 Criterion = (
-    Combination | FootprintBelow | CertifiedRenewableShareAtLeast | RecycledContentAtLeast | Flag
+    Combination
+    | FootprintBelow
+    | CertifiedRenewableShareAtLeast
+    | RecycledContentAtLeast
+    | ShareAtLeast
+    | ElectricityAtMost
+    | TimeMatching
+    | OneOf
+    | Flag
 )
+SHARE_CRITERIA = ("own_electrolysis_share_at_least", "green_power_share_of_primary_at_least")
 
 
 @dataclass(frozen=True)
@@ -163,6 +256,7 @@ class RuleSet:
     footprint_boundary: str
     grades: tuple[Grade, ...]
     validity_days: int
+    evaluation: Evaluation | None = None
 
     @property
     def grade_names(self) -> tuple[str, ...]:
@@ -195,6 +289,7 @@ class RuleSet:
             "footprint_boundary": self.footprint_boundary,
             "grades": [grade.to_dict() for grade in self.grades],
             "validity_days": self.validity_days,
+            **({"evaluation": self.evaluation.to_dict()} if self.evaluation else {}),
         }
 
 
@@ -233,7 +328,22 @@ def parse_ruleset(payload: dict[str, Any]) -> RuleSet:
         footprint_boundary=payload["footprint_boundary"],
         grades=_parse_grades(payload["grades"]),
         validity_days=_validity_days(payload["validity_days"]),
+        evaluation=_evaluation(payload.get("evaluation")),
     )
+
+
+def _evaluation(body: dict[str, Any] | None) -> Evaluation | None:
+    """The pinned evaluation parameters; the factor table must exist."""
+    if body is None:
+        return None
+    versions = available_versions()
+    if body["factor_table_version"] not in versions:
+        raise InvalidError(
+            f"factor table {body['factor_table_version']} does not exist; available:"
+            f" {', '.join(versions)}",
+            field="payload.evaluation.factor_table_version",
+        )
+    return Evaluation(body["method"], body["gwp_set"], body["factor_table_version"])
 
 
 def _check_illustrative_note(illustrative: bool, source: dict[str, Any]) -> None:
@@ -287,7 +397,16 @@ def _parse_criterion(node: dict[str, Any], path: str, depth: int) -> Criterion:
             basis=body["basis"],
             inclusive=body.get("inclusive", False),
             path=path,
+            method=body.get("method", MARKET_BASED),
         )
+    if key in SHARE_CRITERIA:
+        return ShareAtLeast(key, _share(body["share"], f"{here}.share"), path)
+    if key == ElectricityAtMost.name:
+        return ElectricityAtMost(body["kwh_per_t"], path)
+    if key == TimeMatching.name:
+        return TimeMatching(body["at_least"], path)
+    if key in ("route_in", "product_form_in"):
+        return OneOf(key, tuple(body), path)
     if key == "certified_renewable_share_at_least":
         return CertifiedRenewableShareAtLeast(_share(body["share"], f"{here}.share"), path)
     if key == "recycled_content_at_least":

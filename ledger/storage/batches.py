@@ -96,6 +96,7 @@ class BatchRepository:
                 "smelter_id": smelter_id,
                 "batch_id": batch_id,
                 "record_index": index,
+                "via": claim.via,
             }
             for claim in claims
         ]
@@ -163,7 +164,9 @@ class SqlClaimBook:
     def overlapping_ranges(self, key: str, first: int, last: int) -> Sequence[RangeHolding]:
         table = CertificateClaimRow
         query = (
-            select(table.first_serial, table.last_serial, table.smelter_id, table.batch_id)
+            select(
+                table.first_serial, table.last_serial, table.smelter_id, table.batch_id, table.via
+            )
             .where(
                 and_(
                     table.claim_key == key,
@@ -175,9 +178,18 @@ class SqlClaimBook:
             .order_by(table.first_serial)
         )
         return [
-            RangeHolding(low, high, f"{smelter}/{batch}")
-            for low, high, smelter, batch in self.session.execute(query).all()
+            RangeHolding(low, high, f"{smelter}/{batch}", via)
+            for low, high, smelter, batch, via in self.session.execute(query).all()
         ]
+
+    def ranges_via(self, via: str) -> Sequence[tuple[str, int, int]]:
+        table = CertificateClaimRow
+        query = (
+            select(table.claim_key, table.first_serial, table.last_serial)
+            .where(table.via == via, table.claim_type == "range")
+            .distinct()
+        )
+        return sorted((key, int(low), int(high)) for key, low, high in self.session.execute(query))
 
     def id_holding(self, key: str) -> IdHolding | None:
         table = CertificateClaimRow

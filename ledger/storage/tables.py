@@ -143,6 +143,8 @@ class CertificateClaimRow(SQLModel, table=True):
     smelter_id: str
     batch_id: str
     record_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    #: For the GEC serials a contract carried: the contract (``SCHEME:id``) claimed with them.
+    via: str | None = Field(default=None, index=True)
 
 
 class AccreditationRow(SQLModel, table=True):
@@ -236,7 +238,14 @@ class LotRow(SQLModel, table=True):
     external_primary_kg: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     recycled_pre_share: str
     recycled_post_share: str
+    #: Certificate-backed share of the electricity behind the lot's metal (kWh-weighted).
     renewable_share: str
+    #: kWh of electricity behind each tonne of the lot's metal (own, upstream, process).
+    electricity_kwh_per_t: str = "0"
+    #: Share of the lot's metal that is primary, and the green-power share of that primary
+    #: metal (the certified share of the electrolysis kWh behind it).
+    primary_share: str = "0"
+    primary_green_share: str = "0"
     derivation: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
