@@ -417,6 +417,39 @@ def batch_show(
     )
 
 
+@batch_app.command("footprint")
+@refusals_exit
+def batch_footprint(
+    smelter_id: str,
+    batch_id: str,
+    method: Annotated[str, typer.Option(help="Footprint method")] = "alu-ledger-footprint/2",
+    factor_table: Annotated[
+        str | None, typer.Option(help="Factor table version (default: the newest)")
+    ] = None,
+    gwp_set: Annotated[str | None, typer.Option(help="GWP set (default: the declared)")] = None,
+    database: Database = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Recompute a stored batch's footprint with another method or factor table, beside the
+    recorded one (a preview: nothing is written)."""
+    from ledger.batches.reads import recompute_footprint
+    from ledger.batches.registration import footprint_tolerance
+
+    settings = settings_for(database, data_dir)
+    ledger = open_ledger(settings)
+    preview = recompute_footprint(
+        ledger.engine,
+        operator_viewer(settings.operator_id),
+        smelter_id,
+        batch_id,
+        method=method,
+        factor_table_version=factor_table,
+        gwp_set=gwp_set,
+        tolerance=footprint_tolerance(ledger.kinds),
+    )
+    print_json(preview)
+
+
 @app.command()
 @refusals_exit
 def footprint(

@@ -23,7 +23,7 @@ from ledger.audit import Auditor
 from ledger.batches.certificates import certificate_claims
 from ledger.batches.derived import derive
 from ledger.batches.payload import LotValues, parse_registration
-from ledger.batches.reads import get_batch
+from ledger.batches.reads import get_batch, recompute_footprint
 from ledger.batches.registration import CheckedBatch, RegisterBatch
 from ledger.bootstrap import open_ledger
 from ledger.catalog import default_kinds
@@ -421,4 +421,7 @@ def test_a_ledger_written_before_commitments_still_verifies_and_serves_its_recor
         bundle = client.get(f"/v1/certificates/{grade.index}").json()
     verdict = verify_bundle(bundle, current.verifier_key)
     assert verdict.status == "valid", verdict.reasons
+    # Its footprint recomputed with the method it was registered under is what was recorded.
+    again = recompute_footprint(current.engine, OPERATOR, SMELTER, BATCH, method=METHOD_V1)
+    assert again["preview"] == again["recorded"]
     current.engine.dispose()

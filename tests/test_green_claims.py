@@ -15,13 +15,16 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from ledger.batches.payload import parse_registration
-from ledger.batches.reads import get_batch
+from ledger.batches.reads import get_batch, recompute_footprint
 from ledger.errors import InvalidError
 from ledger.footprint import compute_footprint
 from ledger.grading import load_shipped_rulesets
 from ledger.grading.reads import preview_evaluation
+from ledger.tokens import issue_token
 from ledger.visibility import operator_viewer
 from tests.conftest import LedgerEnv
 
@@ -399,3 +402,71 @@ def test_a_serial_claimed_in_a_range_and_inside_a_contract_conflicts(graded: Led
     assert refused.value.field == "statement.payload.electricity[0].certificate.gec_serials[0]"
     assert f"by batch {SMELTER}/YN-A" in refused.value.detail
     assert "through contract green_power_trade:YN-GPT-2025-03-1" in refused.value.detail
+
+
+# -- recomputing a recorded batch is an explicit preview ------------------------------------
+def test_recomputing_a_recorded_batch_under_another_method_is_a_preview(graded: LedgerEnv) -> None:
+    """The Yunnan example recorded with method 2 (4,203) previews at 3,964 under method 1
+    and factor table 2024.1; what was recorded does not change, and readers who may not open
+    the batch's activity data get 403 (totals under chosen factors would disclose it)."""
+    graded.append("batch.register", yunnan_2022(), graded.participant_keys[SMELTER])
+    before = get_batch(graded.ledger.engine, OPERATOR, SMELTER, "YN-EX-2022")
+
+    current = recompute_footprint(graded.ledger.engine, OPERATOR, SMELTER, "YN-EX-2022")
+    old = recompute_footprint(
+        graded.ledger.engine, OPERATOR, SMELTER, "YN-EX-2022", method="alu-ledger-footprint/1"
+    )
+
+    assert current["recorded"]["computed"] == before["footprint"]["computed"]
+    assert current["preview"]["computed"] == before["footprint"]["computed"]
+    assert old["preview"]["computed"]["total_kg_co2e_per_t"] == 3964
+    assert old["preview"]["computed"]["factor_table_version"] == "2024.1"
+    assert get_batch(graded.ledger.engine, OPERATOR, SMELTER, "YN-EX-2022") == before
+    with TestClient(create_app(graded.ledger)) as client:
+        path = f"/v1/batches/{SMELTER}/YN-EX-2022/footprint"
+        anonymous = client.get(path, params={"method": "alu-ledger-footprint/1"})
+        unknown = client.get(path, params={"factor_table_version": "1999.1"})
+    assert anonymous.status_code == 403
+    assert anonymous.json()["field"] == "batch_id"
+    assert unknown.status_code in (403, 404)
+
+
+def test_a_recompute_the_method_cannot_read_names_why(graded: LedgerEnv) -> None:
+    """A factor table without a residual factor cannot compute method 2: refused, naming
+    the table, not a 5xx."""
+    graded.append("batch.register", yunnan_2022(), graded.participant_keys[SMELTER])
+    with pytest.raises(InvalidError) as refused:
+        recompute_footprint(
+            graded.ledger.engine, OPERATOR, SMELTER, "YN-EX-2022", factor_table_version="2024.1"
+        )
+    assert refused.value.field == "factor_table_version"
+    assert "cannot be computed with alu-ledger-footprint/2, factor table 2024.1" in str(
+        refused.value
+    )
+
+
+def test_graphql_shows_both_methods_the_direct_boundary_and_the_metal_provenance(
+    graded: LedgerEnv,
+) -> None:
+    graded.append("batch.register", yunnan_2022(), graded.participant_keys[SMELTER])
+    query = """{ batch(smelterId: "yn-smelter", batchId: "YN-EX-2022") {
+        ownElectrolysisShare greenPowerShareOfPrimary certificateTimeMatching
+        footprint { computedKgCo2ePerT locationBasedKgCo2ePerT directKgCo2ePerT
+                    method factorTableVersion notComputable } } }"""
+    smelter = {"Authorization": f"Bearer {issue_token(graded.ledger.engine, SMELTER).token}"}
+    with TestClient(create_app(graded.ledger)) as client:
+        answer = client.post("/graphql", json={"query": query}, headers=smelter).json()
+    assert "errors" not in answer, answer
+    batch = answer["data"]["batch"]
+    assert batch["footprint"] == {
+        "computedKgCo2ePerT": 4203,
+        "locationBasedKgCo2ePerT": 3964,
+        "directKgCo2ePerT": 1769,
+        "method": "alu-ledger-footprint/2",
+        "factorTableVersion": "2025.1",
+        "notComputable": [],
+    }
+    # 10,100 kg own metal; 130 of its 135 MWh certified: 0.9630
+    assert batch["ownElectrolysisShare"] == "1.0000"
+    assert batch["greenPowerShareOfPrimary"] == "0.9630"
+    assert batch["certificateTimeMatching"] == "same_year"  # GECs of 2022-02 for March 2022

@@ -259,7 +259,9 @@ class ElectricitySource:
 @strawberry.type
 class Footprint:
     """kg CO2e per tonne. A registered batch has declared and computed values; a lot made
-    by a transform has only the derived one (``kg_co2e_per_t`` with basis ``derived``)."""
+    by a transform has only the derived one (``kg_co2e_per_t`` with basis ``derived``).
+    ``computed*`` are market-based (what grading uses); batches registered before method 2
+    (``method`` null: alu-ledger-footprint/1) have no location-based or direct figures."""
 
     kg_co2e_per_t: int
     basis: str
@@ -269,6 +271,20 @@ class Footprint:
     computed_scope1_2_kg_co2e_per_t: int | None
     check: str | None
     breakdown: JSON | None
+    method: str | None = None
+    factor_table_version: str | None = None
+    gwp_set: str | None = None
+    location_based_kg_co2e_per_t: int | None = None
+    location_based_scope1_2_kg_co2e_per_t: int | None = None
+    direct_kg_co2e_per_t: int | None = strawberry.field(
+        default=None,
+        description="Direct emissions (anode, fuel and carbonate CO2, CF4, C2F6): the"
+        " boundary of the China ETS and EU CBAM.",
+    )
+    not_computable: list[str] = strawberry.field(
+        default_factory=list,
+        description="Why there is no cradle-to-gate figure (an alloy without its additions).",
+    )
 
 
 @strawberry.type
@@ -356,6 +372,7 @@ class ClaimSummary:
     recycled_post: str
     recycled_total: str
     renewable_electricity_share: str
+    green_power_share_of_primary: str
     smelters: list[SmelterShare]
     metal: JSON
 
@@ -464,6 +481,38 @@ class Batch:
             return json.loads(self.row.derived)["renewable_share"]
         return share_text(Decimal(self.lot.renewable_share))
 
+    @strawberry.field(
+        description="Own-electrolysis metal over all metal input (4 places); null for lots"
+        " and batches registered before method 2."
+    )
+    def own_electrolysis_share(self) -> str | None:
+        return self._derived("own_electrolysis_share")
+
+    @strawberry.field(
+        description="Green-power share of primary metal: over the primary kilograms, the"
+        " certified share of the electrolysis electricity behind each (4 places)."
+    )
+    def green_power_share_of_primary(self) -> str | None:
+        if self.row is None:
+            return share_text(Decimal(self.lot.primary_green_share))
+        return self._derived("green_power_share_primary")
+
+    @strawberry.field(description="kWh of electricity per tonne of batch.")
+    def electricity_kwh_per_t(self) -> str | None:
+        if self.row is None:
+            return share_text(Decimal(self.lot.electricity_kwh_per_t))
+        return self._derived("electricity_kwh_per_t")
+
+    @strawberry.field(
+        description="How closely certificates match the production period: same_month,"
+        " same_year, within_validity or none."
+    )
+    def certificate_time_matching(self) -> str | None:
+        return self._derived("certificate_time_matching")
+
+    def _derived(self, name: str) -> str | None:
+        return json.loads(self.row.derived).get(name) if self.row is not None else None
+
     @strawberry.field
     def electricity(self) -> list[ElectricitySource]:
         return [_source(item) for item in (self.payload or {}).get("electricity", [])]
@@ -493,6 +542,15 @@ class Batch:
             computed_scope1_2_kg_co2e_per_t=row.computed_scope1_2_kg_co2e_per_t,
             check=row.footprint_check,
             breakdown=computed["breakdown"] if computed and self.opened else None,
+            method=(computed or {}).get("method"),
+            factor_table_version=(computed or {}).get("factor_table_version"),
+            gwp_set=(computed or {}).get("gwp_set"),
+            location_based_kg_co2e_per_t=(computed or {}).get("location_based_total_kg_co2e_per_t"),
+            location_based_scope1_2_kg_co2e_per_t=(computed or {}).get(
+                "location_based_scope1_2_kg_co2e_per_t"
+            ),
+            direct_kg_co2e_per_t=(computed or {}).get("direct_kg_co2e_per_t"),
+            not_computable=(computed or {}).get("not_computable", []),
         )
 
     @strawberry.field(
@@ -694,6 +752,7 @@ def _summary(summary: dict[str, Any]) -> ClaimSummary:
         recycled_post=recycled["post_consumer"],
         recycled_total=recycled["total"],
         renewable_electricity_share=summary["renewable_electricity_share"],
+        green_power_share_of_primary=summary["green_power_share_primary"],
         smelters=[SmelterShare(**s) for s in summary["smelters"]],
         metal=summary["metal"],
     )

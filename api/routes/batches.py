@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import LedgerDep, ViewerDep
-from ledger.batches.reads import MAX_PAGE, get_batch, list_batches
+from ledger.batches.reads import MAX_PAGE, get_batch, list_batches, recompute_footprint
+from ledger.batches.registration import footprint_tolerance
+from ledger.footprint.calculator import CURRENT_METHOD
 from ledger.storage.batches import BatchFilter
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -25,6 +27,33 @@ def read_batch(
     (`disclosed: true`; send `Authorization: Bearer <token>`); everyone else reads their
     digests, as signed."""
     return get_batch(ledger.engine, viewer, smelter_id, batch_id)
+
+
+@router.get("/{smelter_id}/{batch_id}/footprint", summary="Recompute a batch's footprint")
+def preview_batch_footprint(
+    ledger: LedgerDep,
+    viewer: ViewerDep,
+    smelter_id: str,
+    batch_id: str,
+    method: str = Query(default=CURRENT_METHOD, max_length=64),
+    factor_table_version: str | None = Query(default=None, max_length=32),
+    gwp_set: str | None = Query(default=None, max_length=16),
+) -> dict[str, Any]:
+    """The batch's footprint recomputed with a method, factor table and GWP set of your
+    choice (default: the current method, the newest table, the declared GWP set), beside the
+    footprint recorded at registration. A preview: nothing is written, nothing recorded is
+    re-judged. It reads the batch's confidential activity data, so only readers who may open
+    the batch get it (`403` for the rest)."""
+    return recompute_footprint(
+        ledger.engine,
+        viewer,
+        smelter_id,
+        batch_id,
+        method=method,
+        factor_table_version=factor_table_version,
+        gwp_set=gwp_set,
+        tolerance=footprint_tolerance(ledger.kinds),
+    )
 
 
 @router.get("", summary="Batches, filtered, in ledger order")

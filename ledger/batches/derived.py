@@ -12,7 +12,7 @@ electrolysis, a named ledger lot's for its metal, 0 for metal nobody vouches for
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
@@ -29,6 +29,21 @@ SHARE_PLACES: Final = Decimal("0.0001")
 TIME_MATCHING: Final = ("same_month", "same_year", "within_validity", "none")
 
 LotKey = tuple[str, str]
+
+
+def stated_lot_values(ledger_lots: Sequence[Mapping[str, Any]]) -> dict[LotKey, LotValues]:
+    """What the ledger stated about the lots a batch named (its derived ``ledger_lots``),
+    keyed by (ns, batch id): the values its footprint was computed with."""
+    return {
+        (lot["ns"], lot["batch_id"]): LotValues(
+            kg_co2e_per_t=lot["kg_co2e_per_t"],
+            electricity_kwh_per_t=Decimal(lot["electricity_kwh_per_t"]),
+            renewable_share=Decimal(lot["renewable_share"]),
+            primary_share=Decimal(lot["primary_share"]),
+            primary_green_share=Decimal(lot["primary_green_share"]),
+        )
+        for lot in ledger_lots
+    }
 
 
 @dataclass(frozen=True)

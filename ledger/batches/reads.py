@@ -11,14 +11,25 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from ledger.batches.derived import stated_lot_values
+from ledger.batches.payload import parse_registration
 from ledger.disclosure.format import Disclosure
 from ledger.disclosure.reveal import disclose
-from ledger.errors import MalformedError, NotFoundError
+from ledger.errors import (
+    ForbiddenError,
+    InvalidError,
+    LedgerError,
+    MalformedError,
+    NotFoundError,
+)
+from ledger.footprint import compute_footprint, footprint_check, load_factor_tables
+from ledger.footprint.calculator import CURRENT_METHOD, DEFAULT_TOLERANCE, METHOD_V1, V1_TABLE
 from ledger.records import Record
 from ledger.storage.batches import BatchFilter, BatchRepository
 from ledger.storage.db import read_session
@@ -97,6 +108,71 @@ def batch_view(
             "index": row.record_index,
             "leaf_hash": record.leaf_hash.hex(),
             "integrated_at": row.registered_at,
+        },
+    }
+
+
+def recompute_footprint(
+    engine: Engine,
+    viewer: Viewer,
+    smelter_id: str,
+    batch_id: str,
+    *,
+    method: str = CURRENT_METHOD,
+    factor_table_version: str | None = None,
+    gwp_set: str | None = None,
+    tolerance: Decimal = DEFAULT_TOLERANCE,
+) -> dict[str, Any]:
+    """A stored batch's footprint recomputed with another method, factor table or GWP set,
+    beside the one recorded: an explicit preview that writes nothing, so a batch registered
+    before method 2 is never re-judged by it.
+
+    Only readers who may open the batch get it (403 for the rest): totals under factors of
+    the reader's choosing would let anyone solve for the confidential activity data. Lots
+    the batch named count with what the ledger stated about them at registration.
+    """
+    with read_session(engine) as session:
+        row = BatchRepository(session).get(smelter_id, batch_id)
+        if row is None:
+            raise NotFoundError(f"no batch {smelter_id}/{batch_id}", field="batch_id")
+        access = access_for(session, viewer)
+        if not access.sees_disclosures(smelter_id, batch_id):
+            raise ForbiddenError(
+                f"recomputing a footprint reads the batch's confidential activity data; open to"
+                f" {access.describe}",
+                field="batch_id",
+            )
+        record = Repository(session).record(row.record_index)
+        opened = DisclosureRepository(session).of_records([row.record_index])
+    assert record is not None, "a batch row always has its record"
+    derived = json.loads(row.derived)
+    default_table = V1_TABLE if method == METHOD_V1 else None
+    tables = load_factor_tables(factor_table_version or default_table)
+    plain = disclose(record.statement["payload"], opened.get(row.record_index, []))
+    lots = stated_lot_values(derived.get("ledger_lots", []))
+    try:
+        # read as it was registered: before method 2 the payload had another shape
+        reg = parse_registration(plain, legacy="method" not in derived)
+        computed = compute_footprint(reg, tables, method=method, gwp_set=gwp_set, lots=lots)
+    except LedgerError as exc:  # the stored batch is fine; the method cannot read it
+        raise InvalidError(
+            f"batch {smelter_id}/{batch_id} cannot be computed with {method}, factor table"
+            f" {tables.version}: {exc.detail}",
+            field=exc.field,
+        ) from None
+    declared = reg.declared_footprint
+    return {
+        "smelter_id": smelter_id,
+        "batch_id": batch_id,
+        "recorded": {
+            "computed": json.loads(row.footprint) if row.footprint else None,
+            "check": row.footprint_check,
+        },
+        "preview": {
+            "computed": computed.to_dict() if computed else None,
+            "check": footprint_check(
+                declared.kg_co2e_per_t, computed, declared.boundary, tolerance
+            ),
         },
     }
 

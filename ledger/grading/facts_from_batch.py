@@ -22,8 +22,8 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from ledger.batches.derived import LotKey, derive
-from ledger.batches.payload import LotValues, parse_registration
+from ledger.batches.derived import derive, stated_lot_values
+from ledger.batches.payload import parse_registration
 from ledger.disclosure.reveal import strip_commitments
 from ledger.footprint import (
     DEFAULT_TOLERANCE,
@@ -112,7 +112,7 @@ def facts_from_registration(
     batch named (``BatchFacts.ledger_lots``)."""
     legacy = pins.method == METHOD_V1
     reg = parse_registration(payload, legacy=legacy)
-    lots = lot_values(ledger_lots)
+    lots = stated_lot_values(ledger_lots)
     derived = derive(reg, lots, legacy=legacy).to_dict()
     tables = load_factor_tables(V1_TABLE if legacy else pins.factor_table_version)
     gwp_set = pins.gwp_set or reg.declared_footprint.gwp_set
@@ -148,20 +148,6 @@ def facts_from_registration(
     return _with_v2(base, stated, computed.to_dict() if computed else {})
 
 
-def lot_values(ledger_lots: Sequence[Mapping[str, Any]]) -> dict[LotKey, LotValues]:
-    """What the ledger stated about the named lots, keyed by (ns, batch id)."""
-    return {
-        (lot["ns"], lot["batch_id"]): LotValues(
-            kg_co2e_per_t=lot["kg_co2e_per_t"],
-            electricity_kwh_per_t=Decimal(lot["electricity_kwh_per_t"]),
-            renewable_share=Decimal(lot["renewable_share"]),
-            primary_share=Decimal(lot["primary_share"]),
-            primary_green_share=Decimal(lot["primary_green_share"]),
-        )
-        for lot in ledger_lots
-    }
-
-
 PUBLIC_FACTS = (
     "product_form",
     "route",
@@ -194,7 +180,7 @@ def public_facts(
     None: the facts of a batch registered before method 2."""
     legacy = ledger_lots is None
     reg = parse_registration(strip_commitments(payload), legacy=legacy, rules=False)
-    derived = derive(reg, lot_values(ledger_lots or ()), legacy=legacy).to_dict()
+    derived = derive(reg, stated_lot_values(ledger_lots or ()), legacy=legacy).to_dict()
     declared = reg.declared_footprint
     facts = {
         "product_form": reg.product_form,
