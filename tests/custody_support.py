@@ -13,6 +13,7 @@ from ledger.storage.db import read_session
 from ledger.storage.grading import GradingRepository
 from ledger.storage.tables import LotRow
 from tests.conftest import LedgerEnv
+from tests.grading_support import grant
 from tests.support import demo_batch, uncertified
 
 SMELTER = "yn-smelter"
@@ -133,13 +134,7 @@ def grade(env: LedgerEnv, smelter: str, batch_id: str, ruleset_id: str, name: st
     """Issue a grade by CENTRE (registered, accredited and publishing on first use)."""
     if CENTRE not in env.participant_keys:
         env.register(CENTRE, "evaluation_centre")
-        grant = {
-            "participant_id": CENTRE,
-            "scope": {"rulesets": ["*"]},
-            "valid_from": "2020-01-01",
-            "valid_until": "2099-12-31",
-        }
-        env.append("accreditation.grant", grant, env.operator_key)
+        grant(env, CENTRE)
     shipped = next(doc for doc in load_shipped_rulesets() if doc["ruleset_id"] == ruleset_id)
     with read_session(env.ledger.engine) as session:
         published = GradingRepository(session).ruleset(ruleset_id, shipped["version"])

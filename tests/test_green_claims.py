@@ -27,6 +27,7 @@ from ledger.grading.reads import preview_evaluation
 from ledger.tokens import issue_token
 from ledger.visibility import operator_viewer
 from tests.conftest import LedgerEnv
+from tests.grading_support import grant
 
 OPERATOR = operator_viewer("operator")
 YN_PROJECT = "11012019061553087"
@@ -204,13 +205,7 @@ def graded(sqlite_env: LedgerEnv) -> LedgerEnv:
     env.register(SMELTER, "smelter", country="CN", region="CN-YN")
     env.register(CASTHOUSE, "smelter", country="CN", region="CN-GD")
     env.register(CENTRE, "evaluation_centre")
-    grant = {
-        "participant_id": CENTRE,
-        "scope": {"rulesets": ["*"]},
-        "valid_from": "2020-01-01",
-        "valid_until": "2099-12-31",
-    }
-    env.append("accreditation.grant", grant, env.operator_key)
+    grant(env, CENTRE)
     for document in load_shipped_rulesets():
         env.append("ruleset.publish", document, env.participant_keys[CENTRE])
     return env
