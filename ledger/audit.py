@@ -100,7 +100,7 @@ def check_chunk(start: int, rows: list[tuple[int, bytes, bytes]]) -> ChunkResult
         digest = merkle.leaf_hash(leaf)
         reason, record = _check_record(expected, idx, leaf, bytes(stored_hash), digest, prev)
         if reason is None:
-            reason = _history.problem_at(record["statement"]["signer"], expected)
+            reason = _key_problem(record["statement"]["signer"], expected)
         if reason is None:
             reason = _check_signature(record, leaf)
         if reason is not None:
@@ -110,6 +110,13 @@ def check_chunk(start: int, rows: list[tuple[int, bytes, bytes]]) -> ChunkResult
         hashes.append(digest)
         prev = digest.hex()
     return ChunkResult(start, hashes, first_prev, None)
+
+
+def _key_problem(signer: str, index: int) -> str | None:
+    """Why the key ``signer`` names could not sign record ``index`` (not yet added, or
+    already ended by a rotation or revocation), naming the key; None if it could."""
+    problem = _history.problem_at(signer, index)
+    return None if problem is None else f"{problem} (key {signer})"
 
 
 def _check_record(

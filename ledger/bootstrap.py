@@ -50,6 +50,7 @@ def _ledger(settings: Settings, log_key: Ed25519PrivateKey) -> Ledger:
         default_kinds(settings.footprint_tolerance),
         operator_id=settings.operator_id,
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        max_statement_age=timedelta(seconds=settings.max_statement_age_seconds),
         max_bulk=settings.max_bulk,
     )
 

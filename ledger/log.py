@@ -9,6 +9,12 @@ log-head lock, so they hold across threads and processes):
   checkpoint, and the new tree extends it, so the log never signs two
   inconsistent checkpoints;
 * every append (one statement or a bulk) commits with a checkpoint covering it.
+
+A statement's ``signed_at`` (the signer's clock) must be plausible, allowing the
+signer's clock to differ from the ledger's by ``max_clock_skew`` either way: not in
+the future, not older than ``max_statement_age``, and not before the record that
+added its signer key was integrated (a key cannot have signed before the log knew
+it). Genesis adds its own key, so only the first two apply to it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from ledger.disclosure.reveal import reveal
 from ledger.errors import (
     ConflictError,
     ForbiddenError,
+    InvalidError,
     LedgerError,
     MalformedError,
     NotFoundError,
@@ -33,7 +40,7 @@ from ledger.errors import (
 )
 from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey, SignerKeys
 from ledger.records import GENESIS_PREV, Record, leaf_bytes
-from ledger.statements import SignedStatement, Statement, parse_utc, utc_now
+from ledger.statements import SignedStatement, Statement, parse_utc
 from ledger.storage.db import read_session, write_session
 from ledger.storage.disclosures import DisclosureRepository, disclosure_rows
 from ledger.storage.repository import Head, Repository
@@ -70,6 +77,7 @@ class Ledger:
         *,
         operator_id: str,
         max_clock_skew: timedelta = timedelta(minutes=5),
+        max_statement_age: timedelta = timedelta(days=30),
         max_bulk: int = 10_000,
     ) -> None:
         self.engine = engine
@@ -79,6 +87,7 @@ class Ledger:
         self.kinds = kinds
         self.operator_id = operator_id
         self.max_clock_skew = max_clock_skew
+        self.max_statement_age = max_statement_age
         self.max_bulk = max_bulk
 
     @property
@@ -121,9 +130,11 @@ class Ledger:
         if frontier.root() != head.root:
             raise ProofError("stored tree does not match the last checkpoint; refusing to sign")
         self._refuse_replays(repo, statements, field_prefix)
-        integrated_at = utc_now()
+        now = clock()
+        integrated_at = _timestamp(now)
         prev = head.last_leaf_hash
         signer_keys = SignerKeys(repo)
+        times = _Times(repo, now, integrated_at)
         rows: list[dict[str, Any]] = []
         nodes: list[tuple[merkle.NodeId, bytes]] = []
         records: list[Record] = []
@@ -140,7 +151,7 @@ class Ledger:
                 log_verifier_key=self.verifier_key,
             )
             try:
-                leaf = self._admit(ctx, signed, prev.hex(), integrated_at)
+                leaf = self._admit(ctx, signed, prev.hex(), times)
             except LedgerError as error:
                 raise _prefixed(error, field_prefix, position) from None
             disclosures.extend(disclosure_rows(index, signed.disclosures))
@@ -157,12 +168,20 @@ class Ledger:
         repo.save_head(new_head)
         return records, new_head.size, note
 
-    def _admit(self, ctx: AppendContext, signed: SignedStatement, prev: str, at: str) -> bytes:
+    def _admit(
+        self,
+        ctx: AppendContext,
+        signed: SignedStatement,
+        prev: str,
+        times: _Times,
+    ) -> bytes:
         """Authenticate, check and apply one statement; return its leaf bytes."""
         statement = signed.statement
         kind = self.kinds.get(statement.kind)
-        self._check_clock(statement.signed_at)
+        signed_at = self._check_clock(statement.signed_at, times.now)
         author = self._authenticate(ctx, signed, bootstraps=kind.bootstraps)
+        if not kind.bootstraps:  # genesis adds its own key: no earlier record to be after
+            self._check_signed_after_key(statement, signed_at, times)
         opened = reveal(statement.payload, signed.disclosures, kind.visibility())
         plain = Statement(
             statement.kind, opened.payload, statement.signer, statement.nonce, statement.signed_at
@@ -170,7 +189,9 @@ class Ledger:
         checked = kind.check(ctx, plain, author)
         kind.apply(ctx, plain, author, checked)
         # The record holds the signed (committed) statement, never the plaintext.
-        return leaf_bytes(ctx.index, prev, at, signed.signature, statement.canonical())
+        return leaf_bytes(
+            ctx.index, prev, times.integrated_at, signed.signature, statement.canonical()
+        )
 
     def _authenticate(
         self, ctx: AppendContext, signed: SignedStatement, bootstraps: bool
@@ -189,9 +210,32 @@ class Ledger:
         keys.verify(key.public_key, signed.signature, statement.canonical())
         return Author(key.participant_id, key.role, key.key_id)
 
-    def _check_clock(self, signed_at: str) -> None:
-        if parse_utc(signed_at, "statement.signed_at") > datetime.now(UTC) + self.max_clock_skew:
+    def _check_clock(self, signed_at: str, now: datetime) -> datetime:
+        """The statement's signing time, refused if in the future or too old."""
+        when = parse_utc(signed_at, "statement.signed_at")
+        # Differences, not ``now ± window``: a huge configured window must not overflow.
+        if when - now > self.max_clock_skew:
             raise MalformedError("signed_at is in the future", field="statement.signed_at")
+        if now - when > self.max_statement_age:
+            raise InvalidError(
+                f"signed_at {signed_at} is older than the {_span(self.max_statement_age)} "
+                "this ledger accepts; sign the statement again with the current time",
+                field="statement.signed_at",
+            )
+        return when
+
+    def _check_signed_after_key(
+        self, statement: Statement, signed_at: datetime, times: _Times
+    ) -> None:
+        """Refuse a statement dated before the record that added its signer key."""
+        added = times.key_added(statement.signer)
+        if added.at - signed_at > self.max_clock_skew:
+            raise InvalidError(
+                f"signed_at {statement.signed_at} is before the signer key was added to the"
+                f" log (record {added.index}, integrated {added.text}); a key cannot sign"
+                " before it is registered: sign the statement again with the current time",
+                field="statement.signed_at",
+            )
 
     @staticmethod
     def _refuse_replays(
@@ -255,6 +299,58 @@ class Ledger:
                 f"tree_size must be between 1 and the current size {current}", field="tree_size"
             )
         return tree_size
+
+
+@dataclass(frozen=True)
+class _KeyAdded:
+    index: int
+    text: str
+    at: datetime
+
+
+def clock() -> datetime:
+    """The ledger's clock: ``integrated_at`` of the records an append writes, and the
+    time their ``signed_at`` is judged against (one reading per append)."""
+    return datetime.now(UTC)
+
+
+def _timestamp(when: datetime) -> str:
+    """RFC 3339 UTC with microseconds, the form records carry."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _Times:
+    """One append's clock reading, and when each signer key entered the log (the
+    ``integrated_at`` of the record that added it, looked up once per key)."""
+
+    def __init__(self, repo: Repository, now: datetime, integrated_at: str) -> None:
+        self.repo = repo
+        self.now = now
+        self.integrated_at = integrated_at
+        self._cache: dict[str, _KeyAdded] = {}
+
+    def key_added(self, key_id: str) -> _KeyAdded:
+        """The record that added ``key_id``, an authenticated (so registered) key."""
+        if key_id not in self._cache:
+            row = self.repo.key(key_id)
+            assert row is not None
+            record = self.repo.record(row.added_index)
+            # Records are written when the append commits: a key added earlier in this
+            # same bulk has no stored record yet, and is integrated with this append.
+            text = self.integrated_at if record is None else record.to_dict()["integrated_at"]
+            at = parse_utc(text, "integrated_at")
+            self._cache[key_id] = _KeyAdded(row.added_index, text, at)
+        return self._cache[key_id]
+
+
+def _span(window: timedelta) -> str:
+    """``30 days``, ``12 hours`` or ``90 seconds``: a window as an operator set it."""
+    seconds = int(window.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def _refuse_unusable(key: SignerKey | None) -> None:

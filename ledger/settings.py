@@ -25,12 +25,27 @@ class Settings(BaseSettings):
     operator_id: str = "operator"
     #: A statement signed more than this far in the future is refused.
     max_clock_skew_seconds: int = 300
+    #: A statement signed longer ago than this is refused (default 30 days); so is one
+    #: signed before the record that added its key (``max_clock_skew_seconds`` allowed).
+    max_statement_age_seconds: int = 2_592_000
     #: Largest number of statements one bulk request may carry.
     max_bulk: int = 10_000
     #: A declared footprint more than this share below the computed one is flagged.
     footprint_tolerance: Decimal = DEFAULT_TOLERANCE
     #: Let GraphQL readers without a token open certificates (and nothing else).
     graphql_anonymous_certificates: bool = False
+    #: Largest request body, in bytes, of one statement and of any other JSON request.
+    max_body_bytes: int = 1_048_576
+    #: Largest body of ``POST /v1/statements/bulk``.
+    max_bulk_body_bytes: int = 16_777_216
+    #: Largest body of certificate verification (REST and GraphQL, which take bundles).
+    max_certificate_body_bytes: int = 4_194_304
+    #: Deepest JSON nesting accepted in a request.
+    max_json_depth: int = 64
+    #: Most a GraphQL operation may cost, computed before it runs (docs/graphql.md).
+    graphql_max_cost: int = 10_000
+    #: How long one GraphQL request may read for, enforced in the database.
+    graphql_time_limit_seconds: float = 10.0
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'ledger.db'}"

@@ -276,9 +276,12 @@ def _check_grade_inputs(entries: dict[str, Entry], grade_index: int) -> RuleSet:
     _expect_kind(batch, BATCH_REGISTER)
     _expect_kind(published, PUBLISH)
     names = (grade.payload.get("smelter_id"), grade.payload.get("batch_id"))
+    shown = (batch.payload.get("smelter_id"), batch.payload.get("batch_id"))
     _require(
-        (batch.payload.get("smelter_id"), batch.payload.get("batch_id")) == names,
-        "records.batch is not the batch the grade names",
+        shown == names,
+        f"records.batch is not the batch the grade names: grade record {grade.index} grades"
+        f" batch {_batch_name(names)}, but records.batch is record {batch.index}, the"
+        f" registration of batch {_batch_name(shown)}",
     )
     _require(batch.author == names[0], "records.batch: not signed by its smelter")
     ruleset = parse_ruleset(published.payload)
@@ -492,6 +495,10 @@ def _judgement(summary: GradeSummary, size: int, today: date) -> Verdict:
 def _require(condition: bool, reason: str) -> None:
     if not condition:
         raise BundleError(reason)
+
+
+def _batch_name(names: tuple[Any, Any]) -> str:
+    return "/".join(str(name) for name in names)
 
 
 def _expect_kind(entry: Entry, kind: str) -> None:
