@@ -22,6 +22,7 @@ from ledger.disclosure.sign import sign_statement
 from ledger.grading.demo import load_grading_demo
 from ledger.log import Ledger
 from ledger.participants import REGISTER
+from ledger.secret_files import check_secret_target, write_secret_file
 from ledger.settings import Settings
 from ledger.storage.batches import BatchRepository
 from ledger.storage.db import read_session
@@ -57,8 +58,9 @@ def _buyer_token(ledger: Ledger, keys_dir: Path) -> str:
     """An API token for the demo buyer, so GraphiQL can be tried at once (issued once)."""
     path = keys_dir / f"{DEMO_BUYER}.token"
     if not path.exists():
-        path.write_text(issue_token(ledger.engine, DEMO_BUYER, label="demo").token + "\n")
-        path.chmod(0o600)
+        check_secret_target(path, overwrite=False)  # refuse a symlink before issuing
+        token = issue_token(ledger.engine, DEMO_BUYER, label="demo").token
+        write_secret_file(path, (token + "\n").encode(), overwrite=False)
     return f"GraphQL token of {DEMO_BUYER} (Authorization: Bearer ...) in {path}"
 
 

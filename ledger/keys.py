@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ledger.errors import MalformedError, SignatureError
+from ledger.secret_files import write_secret_file
 
 
 def generate() -> Ed25519PrivateKey:
@@ -72,13 +72,11 @@ def private_key_pem(key: Ed25519PrivateKey) -> bytes:
     )
 
 
-def write_private_key(key: Ed25519PrivateKey, path: Path) -> None:
-    """Write a PEM PKCS#8 key readable by its owner only (created 0600, never wider)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_key_pem(key))
-    os.chmod(path, 0o600)
+def write_private_key(key: Ed25519PrivateKey, path: Path, *, overwrite: bool = False) -> None:
+    """Write a PEM PKCS#8 key readable by its owner only: 0600 from its first byte,
+    atomically, never through a symlink (see ``ledger.secret_files``). An existing
+    file is refused unless ``overwrite``; a symlink is refused always."""
+    write_secret_file(path, private_key_pem(key), overwrite=overwrite)
 
 
 def read_private_key(path: Path) -> Ed25519PrivateKey:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import BodyDep, LedgerDep, ViewerDep
+from api.deps import BodyDep, LedgerDep, MaybeTreeSize, RecordIndex, TreeSize, ViewerDep
 from ledger.disclosure.reads import record_disclosures
 from ledger.errors import MalformedError
 from ledger.log import Appended, Proof
@@ -18,7 +18,11 @@ from ledger.statements import SignedStatement
 router = APIRouter(prefix="/v1", tags=["log"])
 
 
+# The request models below only document the bodies (``_body_doc``): the routes parse
+# the raw JSON themselves (``SignedStatement.parse``), which refuses unknown members.
 class StatementModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     kind: str = Field(examples=["document.attest"])
     payload: dict[str, Any]
     signer: str = Field(description="lowercase hex SHA-256 of the raw Ed25519 public key")
@@ -27,6 +31,8 @@ class StatementModel(BaseModel):
 
 
 class SignedStatementModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     statement: StatementModel
     signature: str = Field(description="base64 Ed25519 signature over the RFC 8785 statement")
     disclosures: list[list[Any]] = Field(
@@ -69,8 +75,32 @@ class BulkAppendedModel(BaseModel):
     checkpoint: str
 
 
+def _inline_refs(node: Any, defs: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
+    """``node`` with every ``{"$ref": "#/$defs/X"}`` replaced by (a copy of) ``defs[X]``."""
+    if isinstance(node, list):
+        return [_inline_refs(item, defs, seen) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        name = ref.removeprefix("#/$defs/")
+        if name in seen:  # a recursive model cannot be inlined: fail at import, not in /docs
+            raise ValueError(f"recursive schema {' -> '.join((*seen, name))}")
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        return {**_inline_refs(defs[name], defs, (*seen, name)), **siblings}
+    return {key: _inline_refs(value, defs, seen) for key, value in node.items()}
+
+
 def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    """The OpenAPI request body of a route that parses its raw JSON itself (``BodyDep``).
+
+    FastAPI registers in ``components.schemas`` only the models it parses, so the
+    schema is made self-contained: the nested models pydantic puts under ``$defs``
+    are inlined where they are used (each keeps its ``title``), leaving no ``$ref``
+    that could point at a component nobody registered.
+    """
+    schema = model.model_json_schema()
+    schema = _inline_refs(schema, schema.pop("$defs", {}))
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
@@ -133,12 +163,14 @@ def post_statements_bulk(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
 
 
 @router.get("/records/{index}", response_model=RecordModel, summary="One record")
-def get_record(ledger: LedgerDep, index: int) -> dict[str, Any]:
+def get_record(ledger: LedgerDep, index: RecordIndex) -> dict[str, Any]:
     return record_json(ledger.record(index))
 
 
 @router.get("/records/{index}/disclosures", summary="The disclosures of a record")
-def get_record_disclosures(ledger: LedgerDep, viewer: ViewerDep, index: int) -> dict[str, Any]:
+def get_record_disclosures(
+    ledger: LedgerDep, viewer: ViewerDep, index: RecordIndex
+) -> dict[str, Any]:
     """The disclosures that open the record's committed (confidential) members, for readers
     the read policy allows (403 for others): verify them against the record offline with
     `alu-ledger certificate verify --disclosures`. Records without confidential members
@@ -162,7 +194,7 @@ def get_log_key(ledger: LedgerDep) -> str:
     "/proofs/inclusion/{index}", response_model=InclusionProofModel, summary="Inclusion proof"
 )
 def get_inclusion_proof(
-    ledger: LedgerDep, index: int, tree_size: int | None = Query(default=None, ge=1)
+    ledger: LedgerDep, index: RecordIndex, tree_size: MaybeTreeSize = None
 ) -> dict[str, Any]:
     return inclusion_json(ledger.inclusion_proof(index, tree_size))
 
@@ -170,9 +202,7 @@ def get_inclusion_proof(
 @router.get(
     "/proofs/consistency", response_model=ConsistencyProofModel, summary="Consistency proof"
 )
-def get_consistency_proof(
-    ledger: LedgerDep, old: int = Query(ge=1), new: int = Query(ge=1)
-) -> dict[str, Any]:
+def get_consistency_proof(ledger: LedgerDep, old: TreeSize, new: TreeSize) -> dict[str, Any]:
     if old > new:
         raise MalformedError("old must not exceed new", field="old")
     proof = ledger.consistency_proof(old, new)
