@@ -6,6 +6,8 @@ from fastapi import FastAPI
 
 from api import errors
 from api.graphql import graphql_router
+from api.limits import InputLimits, Limits
+from api.request_ids import RequestIds
 from api.routes import batches, certificates, custody, grading, log
 from ledger import __version__
 from ledger.bootstrap import open_ledger
@@ -25,6 +27,8 @@ def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -
     settings = settings or Settings()
     app.state.ledger = ledger or open_ledger(settings)
     errors.install(app)
+    app.add_middleware(InputLimits, limits=Limits.from_settings(settings))
+    app.add_middleware(RequestIds)  # outermost: every answer names its request
     app.include_router(log.router)
     app.include_router(batches.router)
     app.include_router(grading.router)
@@ -32,7 +36,13 @@ def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -
     app.include_router(custody.router)
     anonymous = settings.graphql_anonymous_certificates
     app.include_router(
-        graphql_router(app.state.ledger, anonymous_certificates=anonymous), prefix="/graphql"
+        graphql_router(
+            app.state.ledger,
+            anonymous_certificates=anonymous,
+            max_cost=settings.graphql_max_cost,
+            time_limit_s=settings.graphql_time_limit_seconds,
+        ),
+        prefix="/graphql",
     )
     return app
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, Path, Query, Request
 
-from ledger.errors import MalformedError
+from ledger.canonical import SAFE_INTEGER
 from ledger.log import Ledger
+from ledger.strict_json import parse_json
 from ledger.tokens import Viewer, viewer_from_authorization
 
 
@@ -29,17 +30,24 @@ def get_viewer(request: Request) -> Viewer:
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
-def _refuse_constant(name: str) -> Any:
-    raise MalformedError(f"{name} is not valid JSON", field="body")
-
-
 async def json_body(request: Request) -> Any:
-    """The raw JSON body, parsed without coercion so floats can be refused by field."""
+    """The JSON body, as the edge read it (``api/limits.py``: strict, bounded, off the
+    event loop); read here only when the app runs without that middleware."""
+    parsed = getattr(request.state, "json_body", _MISSING)
+    if parsed is not _MISSING:
+        return parsed
     raw = await request.body()
-    try:
-        return json.loads(raw, parse_constant=_refuse_constant)
-    except ValueError as exc:
-        raise MalformedError(f"body is not valid JSON: {exc}", field="body") from exc
+    return await anyio.to_thread.run_sync(lambda: parse_json(raw))
+
+
+_MISSING = object()
 
 
 BodyDep = Annotated[Any, Depends(json_body)]
+
+RecordIndex = Annotated[
+    int, Path(ge=0, le=SAFE_INTEGER, description="A record index (0 is the genesis record)")
+]
+"""A record index in a path: bounded, so no integer reaches a column it cannot fit."""
+TreeSize = Annotated[int, Query(ge=1, le=SAFE_INTEGER)]
+MaybeTreeSize = Annotated[int | None, Query(ge=1, le=SAFE_INTEGER)]

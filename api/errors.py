@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,6 +20,8 @@ from ledger.errors import (
     ProofError,
     SignatureError,
 )
+
+log = logging.getLogger("alu-ledger.api")
 
 STATUS: dict[type[LedgerError], int] = {
     MalformedError: 422,
@@ -60,6 +65,16 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body("malformed", f"{field}: {first.get('msg', 'invalid')}", field or None),
             status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        """A fault of ours: logged with the request id, answered without its text."""
+        request_id = getattr(request.state, "request_id", None) or secrets.token_hex(8)
+        log.error("request %s failed", request_id, exc_info=error)
+        detail = f"internal error; quote request id {request_id} to the operator"
+        return JSONResponse(
+            error_body("internal", detail), status_code=500, headers={"X-Request-Id": request_id}
         )
 
     @app.exception_handler(HTTPException)

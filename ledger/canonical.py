@@ -14,14 +14,20 @@ from typing import Any
 import rfc8785
 
 from ledger.errors import MalformedError
+from ledger.strict_json import DEFAULT_MAX_DEPTH, check_text
 
 #: I-JSON (RFC 7493) interoperable integer range; beyond it JCS cannot be exact.
 SAFE_INTEGER = 2**53 - 1
 
 
-def check_signable(value: Any, path: str = "statement") -> None:
-    """Raise MalformedError naming the first value that cannot be signed exactly."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+def check_signable(value: Any, path: str = "statement", depth: int = 0) -> None:
+    """Raise MalformedError naming the first value that cannot be signed exactly, or that
+    the strict reader would refuse (nested too deep, a string with NUL or a lone
+    surrogate): what is signed must read back the same from any input path."""
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, str):
+        check_text(value, path)
         return
     if isinstance(value, int):
         if abs(value) > SAFE_INTEGER:
@@ -36,15 +42,18 @@ def check_signable(value: Any, path: str = "statement") -> None:
             "or a decimal string",
             field=path,
         )
+    if isinstance(value, dict | list) and depth >= DEFAULT_MAX_DEPTH:
+        raise MalformedError(f"nests deeper than {DEFAULT_MAX_DEPTH} levels", field=path)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise MalformedError("object keys must be strings", field=path)
-            check_signable(item, f"{path}.{key}")
+            check_text(key, path)
+            check_signable(item, f"{path}.{key}", depth + 1)
         return
     if isinstance(value, list):
         for position, item in enumerate(value):
-            check_signable(item, f"{path}[{position}]")
+            check_signable(item, f"{path}[{position}]", depth + 1)
         return
     raise MalformedError(f"{type(value).__name__} is not a JSON value", field=path)
 

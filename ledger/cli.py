@@ -28,6 +28,7 @@ from ledger.bootstrap import init_ledger, open_ledger
 from ledger.checkpoints import NoteVerifier
 from ledger.disclosure.sign import sign_statement
 from ledger.errors import LedgerError, MalformedError
+from ledger.secret_files import check_secret_target
 from ledger.settings import Settings
 from ledger.visibility import operator_viewer
 
@@ -100,12 +101,14 @@ def read_verifier_key(value: str) -> NoteVerifier:
 
 
 def read_json_file(path: Path) -> Any:
+    """A JSON file, read as strictly as an HTTP body (``ledger/strict_json.py``)."""
+    from ledger.strict_json import parse_json
+
     try:
-        return json.loads(path.read_text())
+        data = path.read_bytes()
     except OSError as exc:
         raise MalformedError(f"cannot read: {exc.strerror}", field=str(path)) from exc
-    except ValueError as exc:
-        raise MalformedError(f"not valid JSON: {exc}", field=str(path)) from exc
+    return parse_json(data, where=str(path))
 
 
 # -- the log ----------------------------------------------------------------
@@ -138,11 +141,15 @@ def keygen(
     path: Annotated[Path, typer.Argument(help="Where to write the PEM private key")],
     force: Annotated[bool, typer.Option(help="Overwrite an existing file")] = False,
 ) -> None:
-    """Write a new Ed25519 private key (PEM PKCS#8, mode 0600); print its id and public key."""
+    """Write a new Ed25519 private key (PEM PKCS#8, mode 0600); print its id and public key.
+
+    The file is written atomically and never through a symbolic link: a symlink at
+    PATH is refused even with --force, and --force replaces a regular file whole."""
+    check_secret_target(path, overwrite=True)  # a symlink or a non-file: never
     if path.exists() and not force:
         raise MalformedError("file exists; pass --force to overwrite", field=str(path))
     key = keys.generate()
-    keys.write_private_key(key, path)
+    keys.write_private_key(key, path, overwrite=force)
     out.print(f"key id:     {keys.key_id(key)}")
     out.print(f"public key: {keys.public_key_b64(key)}")
 

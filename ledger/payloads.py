@@ -40,7 +40,7 @@ def text(payload: Mapping[str, Any], name: str, *, max_length: int = 200) -> str
 
 def matching(payload: Mapping[str, Any], name: str, pattern: re.Pattern[str], what: str) -> str:
     value = payload.get(name)
-    if not isinstance(value, str) or not pattern.match(value):
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise MalformedError(f"must be {what}", field=f"payload.{name}")
     return value
 

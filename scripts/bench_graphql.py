@@ -20,8 +20,12 @@ building the app, as ``alu-ledger serve`` does) and times, over one keep-alive
 ``httpx.Client``, after 5 warm-up requests each: walking the batches 50 a page (``after`` =
 the previous ``endCursor``, from the first page again at the end), the same walk filtered to
 billets with at least half certified renewable electricity, and the product's lineage up 5
-levels with its claim summary; plus the REST equivalents. Any GraphQL ``errors`` or non-200
-answer fails the run (exit 1). Targets: p99 under 50 ms for the page, 100 ms for lineage.
+levels with its claim summary; plus the REST equivalents. Then the liveness probe
+``GET /v1/log-key`` (``probe``), idle and while a second client sends, back to back, a heavy
+query close to the default cost limit (a page of 100, the product's lineage and a graded
+batch's certificate bundles): what one expensive GraphQL query does to everyone else's
+latency. Any GraphQL ``errors`` or non-200 answer fails the run (exit 1). Targets: p99
+under 50 ms for the page, 100 ms for lineage.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,11 +50,12 @@ from sqlalchemy import event
 
 from api.local_server import serving
 from ledger import keys, statements
-from ledger.batches.serials import split_serial
 from ledger.bootstrap import init_ledger
 from ledger.demo import demo_file
+from ledger.disclosure.sign import sign_statement
 from ledger.grading import evaluate, load_shipped_rulesets, parse_ruleset
 from ledger.grading.facts_from_batch import facts_from_registration
+from ledger.grading.reads import facts_of_batch
 from ledger.log import Ledger
 from ledger.settings import Settings
 
@@ -57,6 +63,7 @@ CENTRE = "bench-centre"
 MAKER = "bench-extrusion"  # buys the root batches, remelts them, makes the product
 BUYER = "bench-auto-parts"  # buys the product; the participant the token is issued to
 PRODUCT = "PRODUCT"
+GEC_PROJECT_DIGITS = 17  # schemas/certificates/gec-code.json
 SMELTERS_PER_REGION = 5
 LEVELS = 5  # lineage depth of the product: 4 levels of remelts above the registered batches
 WARM_UP = 5
@@ -98,6 +105,23 @@ LINEAGE_QUERY = """query Lineage($smelterId: String!, $batchId: String!) {
     }
   }
 }"""  # noqa: E501 - the query text as a buyer writes it
+#: Close to the default cost limit (docs/graphql.md, "Cost"): a page of 100, the product's
+#: lineage, and a graded batch's certificates with their bundles, in one request.
+HEAVY_QUERY = (
+    """query Heavy($first: Int!, $smelterId: String!, $batchId: String!, $ruleSetId: String!) {
+  page: batches(first: $first) {
+    edges { cursor node {"""
+    + NODE
+    + """    } }
+    pageInfo { hasNextPage endCursor }
+  }
+  graded: batches(first: 1, filter: {ruleSetId: $ruleSetId}) {
+    edges { node { certificates { gradeIndex bundle } } }
+  }
+  product: batch(smelterId: $smelterId, batchId: $batchId) {"""
+    + LINEAGE_QUERY.split("batch(smelterId: $smelterId, batchId: $batchId) {", 1)[1]
+)
+PROBE = "/v1/log-key"  # the liveness probe: answered from memory, no SQL
 
 
 # --- the dataset ------------------------------------------------------------------------
@@ -124,10 +148,11 @@ class Bench:
         self.append(signed)
 
     def bulk(self, items: list[tuple[str, dict[str, Any], str]]) -> None:
-        """Sign ``(kind, payload, signer)`` items and append them, ``chunk`` per bulk."""
+        """Sign ``(kind, payload, signer)`` items (confidential members committed, their
+        values sent as disclosures) and append them, ``chunk`` per bulk."""
         for start in range(0, len(items), self.chunk):
             part = items[start : start + self.chunk]
-            self.append([statements.sign_new(k, p, self.keys[who]) for k, p, who in part])
+            self.append([sign_statement(k, p, self.keys[who]) for k, p, who in part])
 
     def append(self, signed: list[Any]) -> None:
         started = time.perf_counter()
@@ -143,30 +168,38 @@ def smelter_of(template: dict[str, Any], copy_number: int) -> str:
 
 
 def unique_certificates(payload: dict[str, Any], i: int) -> None:
-    """Give batch ``i`` certificates nobody else claims: ids get a suffix, serial ranges move
-    up by ``i`` x 1,000 serials (every demo range has fewer than 1,000 and the ranges of one
-    GEC project are 10^9 serials apart), keeping their width."""
+    """Give batch ``i`` certificates nobody else claims: ids of contracts and I-RECs get a
+    suffix, and every GEC code (a certificate's own, or those a contract names in
+    ``gec_serials``) moves to project code + ``i``, keeping its month, sequence and classes
+    (a GEC claim is keyed by everything but the sequence, so no two copies overlap)."""
     for source in payload["electricity"]:
         cert = source.get("certificate")
         if cert is None:
             continue
-        if "id" in cert and cert["scheme"] != "GEC":
-            cert["id"] = f"{cert['id']}-{i:07d}"
+        if cert["scheme"] == "GEC":
+            move_gec_project(cert, i)
             continue
-        for name in ("id", "first_id", "last_id"):
-            if name in cert:
-                parts = split_serial(cert["scheme"], cert[name])
-                assert parts is not None, cert[name]
-                prefix, digits = parts
-                moved = f"{int(digits) + i * 1_000:0{len(digits)}d}"
-                assert len(moved) == len(digits), f"serial {cert[name]} overflows at batch {i}"
-                cert[name] = prefix + moved
+        if "id" in cert:
+            cert["id"] = f"{cert['id']}-{i:07d}"
+        for serials in cert.get("gec_serials", []):
+            move_gec_project(serials, i)
+
+
+def move_gec_project(codes: dict[str, Any], i: int) -> None:
+    """Add ``i`` to the 17-digit project code of the GEC codes in ``codes``."""
+    for name in ("id", "first_id", "last_id"):
+        if name in codes:
+            code = codes[name]
+            project = f"{int(code[:GEC_PROJECT_DIGITS]) + i:0{GEC_PROJECT_DIGITS}d}"
+            assert len(project) == GEC_PROJECT_DIGITS, f"{code} overflows at batch {i}"
+            codes[name] = project + code[GEC_PROJECT_DIGITS:]
 
 
 def batch_copy(templates: list[dict[str, Any]], i: int) -> dict[str, Any]:
     """Registration ``i``: template ``i mod len(templates)`` with a bench owner, a unique batch
-    id and unique certificates; purchased primary metal comes from the bench copy of the batch
-    the template names, cast earlier (a template earlier in the list: this round's copy)."""
+    id and unique certificates. Copies name no purchased lots (a named lot must be one the
+    signer bought through custody): their purchased primary metal counts unnamed, at the
+    conservative factor."""
     template = templates[i % len(templates)]
     payload = copy.deepcopy(template)
     payload.update(
@@ -174,18 +207,7 @@ def batch_copy(templates: list[dict[str, Any]], i: int) -> dict[str, Any]:
         batch_id=f"{template['batch_id']}-{i:07d}",
     )
     unique_certificates(payload, i)
-    position = {t["batch_id"]: n for n, t in enumerate(templates)}
-    for ref in payload["metal_inputs"].get("purchased_primary_batches", []):
-        n = position[ref["batch_id"]]
-        source = i - i % len(templates) + n
-        if source >= i:
-            source -= len(templates)
-        if source < 0:
-            raise SystemExit(f"template {template['batch_id']} buys from a later template")
-        ref.update(
-            smelter_id=smelter_of(templates[n], source // len(templates)),
-            batch_id=f"{templates[n]['batch_id']}-{source:07d}",
-        )
+    payload["metal_inputs"].pop("purchased_primary_batches", None)
     return payload
 
 
@@ -229,7 +251,8 @@ def build(ledger: Ledger, operator: Any, args: argparse.Namespace) -> dict[str, 
 
     roots_at = {k * (args.batches // args.per_level) for k in range(args.per_level)}
     roots: list[tuple[str, str, int]] = []
-    pending_grades: list[tuple[str, dict[str, Any], str]] = []
+    pending_grades: list[tuple[str, dict[str, Any], str]] = []  # (kind, payload, template)
+    stated_facts: dict[tuple[str, str, str], dict[str, Any]] = {}
     graded = 0
     for start in range(0, args.batches, args.chunk):
         registrations = []
@@ -251,16 +274,18 @@ def build(ledger: Ledger, operator: Any, args: argparse.Namespace) -> dict[str, 
                     "ruleset_version": version,
                     "grade": grade,
                 }
-                pending_grades.append(("grade.issue", issue, CENTRE))
+                pending_grades.append(("grade.issue", issue, template["batch_id"]))
                 graded += 1
         bench.bulk(registrations)
         while len(pending_grades) >= args.chunk:  # their batches are on the ledger now
-            bench.bulk(pending_grades[: args.chunk])
+            bench.bulk(
+                [stated(ledger, item, stated_facts) for item in pending_grades[: args.chunk]]
+            )
             del pending_grades[: args.chunk]
         if (start // args.chunk) % 10 == 9:
             print(f"  {start + len(registrations):,} batches", file=sys.stderr, flush=True)
     if pending_grades:
-        bench.bulk(pending_grades)
+        bench.bulk([stated(ledger, item, stated_facts) for item in pending_grades])
     ancestors = lineage_graph(bench, roots)
     return {
         "batches": args.batches,
@@ -269,6 +294,27 @@ def build(ledger: Ledger, operator: Any, args: argparse.Namespace) -> dict[str, 
         "append_s": round(bench.append_s, 1),
         "lineage_ancestors": ancestors,
     }
+
+
+def stated(
+    ledger: Ledger,
+    item: tuple[str, dict[str, Any], str],
+    cache: dict[tuple[str, str, str], dict[str, Any]],
+) -> tuple[str, dict[str, Any], str]:
+    """A pending ``grade.issue`` with the facts the ledger grades its batch on (as a centre
+    states them), signed by the centre. The facts depend on the template, not the copy, so
+    the ledger is asked once per template and rule set."""
+    kind, issue, template = item
+    key = (template, issue["ruleset_id"], issue["ruleset_version"])
+    if key not in cache:
+        cache[key] = facts_of_batch(
+            ledger.engine,
+            issue["smelter_id"],
+            issue["batch_id"],
+            issue["ruleset_id"],
+            issue["ruleset_version"],
+        )
+    return kind, {**issue, "facts": cache[key]}, CENTRE
 
 
 def participant(participant_id: str, role: str, region: str) -> dict[str, Any]:
@@ -440,6 +486,14 @@ def served_figures(ledger: Ledger, args: argparse.Namespace) -> dict[str, Any]:
             }
         counter.close()
         if not args.no_graphql:
+            variables = {
+                "first": 100,
+                "smelterId": MAKER,
+                "batchId": PRODUCT,
+                "ruleSetId": figures["graphql"]["lineage_graded"][0]["ruleSetId"],
+            }
+            figures["probe"] = probe_latency(base, headers, variables, args.samples)
+        if not args.no_graphql:
             figures["graphql"]["page_sizes"] = sorted(set(pages.sizes))
             figures["graphql"]["filtered_page_sizes"] = sorted(set(filtered.sizes))
         figures["rest"]["page_sizes"] = sorted(set(rest_pages.sizes))
@@ -451,6 +505,67 @@ def served_figures(ledger: Ledger, args: argparse.Namespace) -> dict[str, Any]:
             for p99 in [figures["graphql"][f"{name}_ms"]["p99"]]
         }
     return figures
+
+
+def heavy_cost(variables: dict[str, Any]) -> int | None:
+    """What the GraphQL cost model (api/graphql/cost.py) charges for HEAVY_QUERY."""
+    try:
+        from graphql import parse
+
+        from api.graphql.cost import operation_cost
+        from api.graphql.schema import schema
+    except ImportError:  # a tree without a cost model
+        return None
+    return operation_cost(schema._schema, parse(HEAVY_QUERY), None, variables)
+
+
+def probe_latency(
+    base: str, headers: dict[str, str], variables: dict[str, Any], samples: int
+) -> dict[str, Any]:
+    """``GET /v1/log-key`` timed idle, then while another client sends HEAVY_QUERY back to
+    back (so each probe overlaps a heavy query in flight): what one expensive GraphQL query
+    does to everyone else's latency. Also the heavy query's own latency meanwhile."""
+    figures: dict[str, Any] = {"heavy_query_cost": heavy_cost(variables)}
+    with httpx.Client(base_url=base, timeout=120) as probe:
+
+        def get_probe() -> None:
+            ok_text(probe.get(PROBE), "probe")
+
+        figures["idle_ms"] = timings_ms(get_probe, samples, warm_up=WARM_UP)
+        heavy_ms: list[float] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+                while not stop.is_set():
+                    started = time.perf_counter()
+                    graphql(client, HEAVY_QUERY, variables, "heavy query")
+                    heavy_ms.append((time.perf_counter() - started) * 1000)
+
+        loader = threading.Thread(target=load, daemon=True)
+        loader.start()
+        while not heavy_ms and loader.is_alive():  # warm: one heavy query done
+            time.sleep(0.01)
+        try:
+            figures["during_heavy_query_ms"] = timings_ms(get_probe, samples, warm_up=WARM_UP)
+        finally:
+            stop.set()
+            loader.join()
+    if not heavy_ms:
+        raise SystemExit("heavy query: the load thread failed (see above)")
+    heavy_ms.sort()
+    figures["heavy_query_ms"] = {
+        "p50": round(heavy_ms[len(heavy_ms) // 2], 1),
+        "max": round(heavy_ms[-1], 1),
+        "samples": len(heavy_ms),
+    }
+    return figures
+
+
+def ok_text(response: httpx.Response, what: str) -> str:
+    if response.status_code != 200:
+        raise SystemExit(f"{what}: HTTP {response.status_code}: {response.text[:2000]}")
+    return response.text
 
 
 def measure(database_url: str, data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:

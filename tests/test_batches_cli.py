@@ -180,4 +180,4 @@ def test_a_file_that_is_not_json_is_refused_naming_the_file(cli: Cli) -> None:
     broken = cli.tmp / "broken.json"
     broken.write_text('{"batch_id": ')
     line = cli.error_line(cli.ledger("batch", "register", broken, "--key", cli.smelter_key))
-    assert line.startswith(f"error: {broken}: not valid JSON")
+    assert line.startswith(f"error: {broken}: is not valid JSON")

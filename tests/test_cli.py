@@ -274,7 +274,25 @@ def test_a_payload_file_that_is_not_json_is_refused(cli: Cli, smelter_key: Path)
     path = cli.tmp / "broken.json"
     path.write_text('{"sha256": ')
     line = cli.refused("submit", "document.attest", path, "--key", smelter_key)
-    assert line.startswith(f"error: {path}: not valid JSON")
+    assert line.startswith(f"error: {path}: is not valid JSON")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"sha256": "a", "sha256": "b"}', "member 'sha256' appears twice"),
+        ('{"media_type": "\\ud800"}', "lone UTF-16 surrogate"),
+        ('{"media_type": "a\\u0000"}', "NUL character"),
+        ("[" * 100 + "]" * 100, "nests deeper than 64 levels"),
+    ],
+)
+def test_a_payload_file_is_read_as_strictly_as_an_http_body(
+    cli: Cli, smelter_key: Path, text: str, reason: str
+) -> None:
+    path = cli.tmp / "hostile.json"
+    path.write_text(text)
+    line = cli.refused("submit", "document.attest", path, "--key", smelter_key)
+    assert reason in line
 
 
 def test_a_float_in_the_payload_is_refused_naming_its_path(cli: Cli, smelter_key: Path) -> None:

@@ -501,7 +501,7 @@ def test_report_file_problems(tmp_path: Path):
         footprint_report_from_file(tmp_path / "missing.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
-    with pytest.raises(MalformedError, match="is not JSON"):
+    with pytest.raises(MalformedError, match="is not valid JSON"):
         footprint_report_from_file(broken)
 
 

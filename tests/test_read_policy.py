@@ -232,7 +232,9 @@ ARGUMENTS = {
 }
 VARIABLES = {"grade": "Int!", "record": "Int!", "bundle": "JSON!"}
 #: Optional arguments given anyway: lists narrowed to the owner's batches.
-NARROWING = {"filter": f'{{smelterId: "{OWNER}"}}'}
+# One batch per page: the walk asks for every field, bundles and lineage included, and a
+# default page of 50 of those is over the GraphQL cost limit (docs/graphql.md).
+NARROWING = {"filter": f'{{smelterId: "{OWNER}"}}', "first": "1"}
 MAX_LEVELS = 5
 
 

@@ -5,23 +5,38 @@ from __future__ import annotations
 from fastapi import Request
 from strawberry.fastapi import GraphQLRouter
 
-from api.graphql.context import Context, viewer_from_header
-from api.graphql.schema import schema
+from api.graphql.context import Context
+from api.graphql.cost import DEFAULT_MAX_COST
+from api.graphql.execution import DEFAULT_TIME_LIMIT_S
+from api.graphql.schema import make_schema, schema
+from api.request_ids import request_id_of
 from ledger.log import Ledger
 
 
-def graphql_router(ledger: Ledger, *, anonymous_certificates: bool = False) -> GraphQLRouter:
+def graphql_router(
+    ledger: Ledger,
+    *,
+    anonymous_certificates: bool = False,
+    max_cost: int = DEFAULT_MAX_COST,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+) -> GraphQLRouter:
     """The ``/graphql`` router; each request gets its own context and loaders.
 
-    The context getter is ``async`` so FastAPI runs it on the event loop rather than
-    handing it to a worker thread (a thread hop per request costs more than the one
-    indexed token lookup it makes)."""
+    ``max_cost``: the most an operation may cost (``cost.py``); ``time_limit_s``: how long
+    one request may read for. The context getter runs on the event loop and does no I/O
+    (the token is looked up on first use); everything else of a request, from parsing to
+    the last resolver, runs in a worker thread (``execution.py``)."""
+    limited = (
+        schema
+        if (max_cost, time_limit_s) == (DEFAULT_MAX_COST, DEFAULT_TIME_LIMIT_S)
+        else make_schema(max_cost=max_cost, time_limit_s=time_limit_s)
+    )
 
     async def context(request: Request) -> Context:
-        viewer, refusal = viewer_from_header(ledger, request.headers.get("authorization"))
-        return Context(ledger, viewer, refusal, anonymous_certificates)
+        authorization = request.headers.get("authorization")
+        return Context(ledger, authorization, anonymous_certificates, request_id_of(request))
 
-    return GraphQLRouter(schema, context_getter=context, graphql_ide="graphiql")
+    return GraphQLRouter(limited, context_getter=context, graphql_ide="graphiql")
 
 
 __all__ = ["graphql_router", "schema"]

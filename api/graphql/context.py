@@ -4,19 +4,27 @@ Batches are read page-wise by ``types.load_batches`` (rows, lots, grades and rec
 whole page in four queries); what hangs off them (issuers, rule sets) goes through the
 strawberry ``DataLoader``s here, which turn the keys one execution asks for into one
 query. So a page costs a fixed number of statements however many batches it holds.
-Loaders live for one request only: a reader never sees stale grades.
+Loaders live for one request only: a reader never sees stale grades. The schema's own
+reads share one read session per request (``Context.session``, closed when the execution
+ends): one transaction, so one ``BEGIN`` (SQLite) or ``SET LOCAL statement_timeout``
+(PostgreSQL) per request rather than per resolver.
 
-Queries are synchronous SQLAlchemy calls made from the event loop; each is one indexed
-statement of a few milliseconds, which keeps this simpler than a thread hop per batch.
+Nothing here runs on the server's event loop: the whole execution of a request (token
+lookup, resolvers, loaders) runs in a worker thread with its own event loop and the
+request's time limit (``api/graphql/execution.py``), so resolvers make plain synchronous
+SQLAlchemy calls and one expensive query never holds up other requests. The context is
+built on the event loop and does no I/O there: the bearer token is looked up on first use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
@@ -38,9 +46,9 @@ def today() -> str:
 
 @dataclass
 class Loaders:
-    """One DataLoader per kind of row the schema resolves."""
+    """One DataLoader per kind of row the schema resolves, reading in ``session()``."""
 
-    engine: Engine
+    session: Callable[[], Session]
     participants: DataLoader[str, ParticipantRow | None] = field(init=False)
     rulesets: DataLoader[Key, RulesetRow | None] = field(init=False)
 
@@ -49,33 +57,68 @@ class Loaders:
         self.rulesets = DataLoader(self._rulesets)
 
     async def _participants(self, ids: Sequence[str]) -> list[ParticipantRow | None]:
-        with read_session(self.engine) as session:
-            found = {row.participant_id: row for row in Repository(session).participants()}
+        found = {row.participant_id: row for row in Repository(self.session()).participants()}
         return [found.get(participant_id) for participant_id in ids]
 
     async def _rulesets(self, keys: Sequence[Key]) -> list[RulesetRow | None]:
-        with read_session(self.engine) as session:
-            grading = GradingRepository(session)
-            return [grading.ruleset(ruleset_id, version) for ruleset_id, version in keys]
+        grading = GradingRepository(self.session())
+        return [grading.ruleset(ruleset_id, version) for ruleset_id, version in keys]
 
 
 class Context(BaseContext):
-    """What resolvers reach through ``info.context``."""
+    """What resolvers reach through ``info.context``.
+
+    ``authorization`` is the request's ``Authorization`` header, authenticated on first
+    use (in the worker, under the time limit); ``request_id`` names the request in
+    internal-error answers and the server log."""
 
     def __init__(
-        self, ledger: Ledger, viewer: Viewer, refusal: str | None, anonymous_ok: bool
+        self,
+        ledger: Ledger,
+        authorization: str | None,
+        anonymous_ok: bool,
+        request_id: str,
     ) -> None:
         super().__init__()
         self.ledger = ledger
-        self.viewer = viewer
-        self.refusal = refusal
+        self.authorization = authorization
         self.anonymous_ok = anonymous_ok
-        self.loaders = Loaders(ledger.engine)
+        self.request_id = request_id
+        self.loaders = Loaders(lambda: self.session)
+        self._viewer: tuple[Viewer, str | None] | None = None
         self._access: Access | None = None
+        self._reads = ExitStack()
+        self._session: Session | None = None
 
     @property
     def engine(self) -> Engine:
         return self.ledger.engine
+
+    @property
+    def session(self) -> Session:
+        """The request's read session, opened on first use (in the worker thread)."""
+        if self._session is None:
+            self._session = self._reads.enter_context(read_session(self.engine))
+        return self._session
+
+    def close(self) -> None:
+        """End the request's read session (the schema calls this when execution ends)."""
+        self._session = None
+        self._reads.close()
+
+    @property
+    def viewer(self) -> Viewer:
+        return self._authenticated()[0]
+
+    @property
+    def refusal(self) -> str | None:
+        """Why the ``Authorization`` header does not authenticate (None if it does)."""
+        return self._authenticated()[1]
+
+    def _authenticated(self) -> tuple[Viewer, str | None]:
+        if self._viewer is None:
+            self._viewer = viewer_from_header(self.ledger, self.authorization)
+        return self._viewer
 
     def require_reader(self) -> Viewer:
         """The authenticated viewer, or a refusal saying how to authenticate."""
@@ -98,8 +141,7 @@ class Context(BaseContext):
     def access(self) -> Access:
         """What the viewer may read (the one read policy), worked out once per request."""
         if self._access is None:
-            with read_session(self.engine) as session:
-                self._access = access_for(session, self.require_reader(), today())
+            self._access = access_for(self.session, self.require_reader(), today())
         return self._access
 
 

@@ -3,13 +3,22 @@
 Reading needs a participant's API token (``Authorization: Bearer <token>``); the schema
 itself is public, so introspection and GraphiQL work without one. Certificates may be
 opened to anonymous readers by setting ``LEDGER_GRAPHQL_ANONYMOUS_CERTIFICATES``.
-Errors carry ``extensions: {code, field}`` with the same codes as the REST API.
+
+Limits: depth, aliases and tokens are validation rules; the cost of an operation
+(``cost.py``) is computed with its variables before it executes; each execution runs in a
+worker thread under a time limit (``execution.py``). Errors carry only a code, a field and
+our own messages: ``extensions: {code, field}`` with the REST API's codes for refusals,
+``timeout`` for a request past its time limit, ``query_too_costly``, ``malformed`` for a
+query graphql itself refuses, and ``internal`` with a request id (the exception goes to the
+server log under that id, never into the answer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -20,12 +29,15 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
-from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.scalars import JSON
-from strawberry.types import ExecutionContext
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, ExecutionResult
 
-from api.graphql.context import today
+from api.graphql.context import Context, today
+from api.graphql.cost import DEFAULT_MAX_COST, MAX_PAGE, QueryCost
+from api.graphql.execution import DEFAULT_TIME_LIMIT_S, run_off_loop
+from api.graphql.scalars import SCALARS, Long
 from api.graphql.types import (
     Batch,
     Certificate,
@@ -43,15 +55,25 @@ from ledger.batches.registration import footprint_tolerance
 from ledger.certificates import verify_bundle
 from ledger.errors import LedgerError, MalformedError
 from ledger.storage.batches import BatchFilter, BatchRepository
-from ledger.storage.db import read_session
+from ledger.storage.db import is_timeout
 from ledger.storage.grading import GradingRepository
 from ledger.storage.repository import Repository
 
-MAX_PAGE = 100
 MAX_DEPTH = 10
 MAX_ALIASES = 20
 MAX_TOKENS = 4_000
 PPM = Decimal(1_000_000)
+
+log = logging.getLogger("api.graphql")
+
+__all__ = [
+    "DEFAULT_MAX_COST",
+    "DEFAULT_TIME_LIMIT_S",
+    "MAX_PAGE",
+    "LedgerSchema",
+    "make_schema",
+    "schema",
+]
 
 
 @strawberry.input(description="Every condition given must hold; shares are decimal strings.")
@@ -64,8 +86,8 @@ class BatchFilterInput:
     period_to: str | None = None
     rule_set_id: str | None = strawberry.field(default=None, description="holds a grade under it")
     grade: str | None = strawberry.field(default=None, description="holds this grade, in force")
-    footprint_min: int | None = strawberry.field(default=None, description="declared kg CO2e/t")
-    footprint_max: int | None = strawberry.field(default=None, description="declared kg CO2e/t")
+    footprint_min: Long | None = strawberry.field(default=None, description="declared kg CO2e/t")
+    footprint_max: Long | None = strawberry.field(default=None, description="declared kg CO2e/t")
     renewable_share_min: str | None = None
     recycled_content_min: str | None = None
     holder_id: str | None = None
@@ -124,7 +146,8 @@ class BatchConnection:
 class Query:
     @strawberry.field(description="A registered batch or a lot, by namespace and id.")
     def batch(self, info: GraphInfo, smelter_id: str, batch_id: str) -> Batch | None:
-        return load_batches(info.context.engine, info.context.access, [(smelter_id, batch_id)])[0]
+        context = info.context
+        return load_batches(context.session, context.access, [(smelter_id, batch_id)])[0]
 
     @strawberry.field(description="Registered batches in ledger order (Relay-style pages).")
     def batches(
@@ -138,11 +161,15 @@ class Query:
         if not 1 <= first <= MAX_PAGE:
             raise MalformedError(f"must be between 1 and {MAX_PAGE}", field="first")
         where = (filter or BatchFilterInput()).to_filter()
-        with read_session(info.context.engine) as session:
-            rows = BatchRepository(session).page(where, decode_cursor(after), first + 1)
+        try:
+            after_index = decode_cursor(after)
+        except MalformedError as error:
+            raise MalformedError(error.detail, field="after") from None
+        session = info.context.session
+        rows = BatchRepository(session).page(where, after_index, first + 1)
         page = rows[:first]
         keys = [(row.smelter_id, row.batch_id) for row in page]
-        nodes = load_batches(info.context.engine, info.context.access, keys, page)
+        nodes = load_batches(session, info.context.access, keys, page)
         edges = [
             BatchEdge(cursor=encode_cursor(row.record_index), node=node)
             for row, node in zip(page, nodes, strict=True)
@@ -155,22 +182,19 @@ class Query:
     @strawberry.field
     def participants(self, info: GraphInfo, role: str | None = None) -> list[Participant]:
         info.context.require_reader()
-        with read_session(info.context.engine) as session:
-            rows = Repository(session).participants(role)
+        rows = Repository(info.context.session).participants(role)
         return [Participant.of(row) for row in rows]
 
     @strawberry.field
     def rule_sets(self, info: GraphInfo) -> list[RuleSet]:
         info.context.require_reader()
-        with read_session(info.context.engine) as session:
-            rows = GradingRepository(session).rulesets()
+        rows = GradingRepository(info.context.session).rulesets()
         return [RuleSet.of(row) for row in rows]
 
     @strawberry.field(description="A grade's certificate (anonymous readers too, if enabled).")
     def certificate(self, info: GraphInfo, grade_index: int) -> Certificate | None:
         info.context.require_certificate_reader()
-        with read_session(info.context.engine) as session:
-            found = GradingRepository(session).grade(grade_index) is not None
+        found = GradingRepository(info.context.session).grade(grade_index) is not None
         return Certificate(grade_index=grade_index) if found else None
 
     @strawberry.field(description="Verify a bundle against this ledger's key, as the CLI does.")
@@ -190,21 +214,8 @@ class Query:
     @strawberry.field
     def record(self, info: GraphInfo, index: int) -> Record | None:
         info.context.require_reader()
-        with read_session(info.context.engine) as session:
-            stored = Repository(session).record(index)
+        stored = Repository(info.context.session).record(index)
         return Record.of(stored) if stored else None
-
-
-class LedgerErrorCodes(SchemaExtension):
-    """Give refusals the REST API's machine-readable code and field."""
-
-    def on_execute(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        for error in (result.errors or []) if result else []:
-            original = error.original_error
-            if isinstance(original, LedgerError):
-                error.extensions = {"code": original.code, "field": original.field}
 
 
 def _introspection(context: IgnoreContext) -> bool:
@@ -212,25 +223,115 @@ def _introspection(context: IgnoreContext) -> bool:
     return context.field_name.startswith("__")
 
 
+def _path(error: GraphQLError) -> str | None:
+    return ".".join(str(part) for part in error.path) if error.path else None
+
+
 class LedgerSchema(strawberry.Schema):
+    """The schema, its limits (``max_cost``, ``time_limit_s``) and its error policy.
+
+    ``execute`` runs the whole execution off the event loop (``execution.py``);
+    ``process_errors`` gives every error its code and keeps exception text out of answers.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        max_cost: int = DEFAULT_MAX_COST,
+        time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_cost = max_cost
+        self.time_limit_s = time_limit_s
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[Any] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        parent = super()
+
+        async def execution() -> ExecutionResult:
+            try:
+                return await parent.execute(
+                    query,
+                    variable_values,
+                    context_value,
+                    root_value,
+                    operation_name,
+                    allowed_operation_types,
+                    operation_extensions,
+                )
+            finally:
+                if isinstance(context_value, Context):
+                    context_value.close()
+
+        return await run_off_loop(execution, self.time_limit_s)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Log only unexpected errors: a refusal is an answer, not a server fault."""
-        unexpected = [e for e in errors if not isinstance(e.original_error, LedgerError)]
-        super().process_errors(unexpected, execution_context)
+        """Give each error its code; log only what is unexpected, under the request id."""
+        context = execution_context.context if execution_context else None
+        request_id = getattr(context, "request_id", None) or "-"
+        for error in errors:
+            self._shape(error, request_id)
+
+    def _shape(self, error: GraphQLError, request_id: str) -> None:
+        original = error.original_error
+        if isinstance(original, LedgerError):
+            error.extensions = {"code": original.code, "field": original.field}
+        elif original is not None and is_timeout(original):
+            field = _path(error)
+            log.warning("GraphQL request %s: time limit reached at %s", request_id, field)
+            error.message = (
+                f"timeout: the request ran past its time limit of {self.time_limit_s:g} s;"
+                " ask for less (docs/graphql.md, Cost)"
+            )
+            error.extensions = {"code": "timeout", "field": field}
+        elif error.extensions and "code" in error.extensions:
+            return  # ours already (query_too_costly)
+        elif error.path is None and (original is None or isinstance(original, GraphQLError)):
+            # graphql's own refusal of the request (syntax, validation, variables, limits)
+            error.extensions = {"code": "malformed", "field": None}
+        else:
+            log.error(
+                "GraphQL request %s: internal error at %s",
+                request_id,
+                _path(error) or "(request)",
+                exc_info=original or error,
+            )
+            error.message = f"internal error; quote request id {request_id}"
+            error.extensions = {"code": "internal", "request_id": request_id}
 
 
-schema = LedgerSchema(
-    query=Query,
-    extensions=[
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_introspection),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        # Buyers' systems send the same few queries again and again: parse and validate
-        # each text once (the limits above are validation rules, so they stay enforced).
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
-        LedgerErrorCodes,
-    ],
-)
+def make_schema(
+    *, max_cost: int = DEFAULT_MAX_COST, time_limit_s: float = DEFAULT_TIME_LIMIT_S
+) -> LedgerSchema:
+    """The schema with these limits (the module's ``schema`` has the defaults)."""
+    return LedgerSchema(
+        query=Query,
+        config=StrawberryConfig(scalar_map=SCALARS),
+        max_cost=max_cost,
+        time_limit_s=time_limit_s,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_introspection),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            # Buyers' systems send the same few queries again and again: parse and validate
+            # each text once (the limits above are validation rules, so they stay enforced).
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            # The cost depends on the variables, so it is computed per execution.
+            lambda: QueryCost(max_cost),
+        ],
+    )
+
+
+schema = make_schema()

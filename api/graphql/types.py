@@ -9,11 +9,12 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from sqlalchemy import Engine
+from sqlmodel import Session
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from api.graphql.context import Context, Key, today
+from api.graphql.scalars import Long
 from ledger.certificates import build_bundle
 from ledger.custody.derive import share_text
 from ledger.custody.lineage import lineage as lineage_graph
@@ -48,7 +49,7 @@ class Participant:
     role: str
     country: str
     region: str
-    registered_index: int
+    registered_index: Long
 
     @classmethod
     def of(cls, row: ParticipantRow) -> Participant:
@@ -64,7 +65,7 @@ class Participant:
 
 @strawberry.type
 class InclusionProof:
-    tree_size: int
+    tree_size: Long
     hashes: list[str]
 
 
@@ -72,7 +73,7 @@ class InclusionProof:
 class Record:
     """A ledger record: the signed statement and where it sits in the Merkle tree."""
 
-    index: int
+    index: Long
     leaf_hash: str
     integrated_at: str
     kind: str
@@ -102,7 +103,7 @@ class Record:
 @strawberry.type
 class Checkpoint:
     origin: str
-    tree_size: int
+    tree_size: Long
     root_hash: str
     note: str = strawberry.field(description="The C2SP signed note, verifiable offline.")
 
@@ -113,11 +114,11 @@ class RuleSet:
     version: str
     title: str
     publisher_id: str
-    record_index: int
+    record_index: Long
     published_at: str
     illustrative: bool
     grades: list[str]
-    validity_days: int
+    validity_days: Long
     document: JSON
 
     @classmethod
@@ -148,7 +149,7 @@ class CriterionResult:
 
 @strawberry.type
 class Grade:
-    record_index: int
+    record_index: Long
     smelter_id: str
     batch_id: str
     rule_set_id: str
@@ -159,7 +160,7 @@ class Grade:
     expires_on: str
     evaluation_date: str | None
     revoked: bool
-    revoked_at_index: int | None
+    revoked_at_index: Long | None
     revoke_reason: str | None
     row: strawberry.Private[GradeRow]
 
@@ -215,7 +216,7 @@ class Grade:
 
 @strawberry.type
 class Certificate:
-    grade_index: int
+    grade_index: Long
 
     @strawberry.field(
         description="The self-contained bundle; verify it with verifyCertificate "
@@ -226,8 +227,7 @@ class Certificate:
 
     @strawberry.field
     def grade(self, info: GraphInfo) -> Grade | None:
-        with read_session(info.context.engine) as session:
-            row = GradingRepository(session).grade(self.grade_index)
+        row = GradingRepository(info.context.session).grade(self.grade_index)
         return Grade.of(row) if row else None
 
 
@@ -236,7 +236,7 @@ class CertificateVerdict:
     status: str
     valid: bool
     reasons: list[str]
-    tree_size: int | None
+    tree_size: Long | None
     grade: JSON | None
 
 
@@ -250,7 +250,7 @@ class RecycledContent:
 @strawberry.type
 class ElectricitySource:
     source: str
-    kwh: int
+    kwh: Long
     grid_region: str | None
     certificate_scheme: str | None
     certificate: JSON | None
@@ -263,20 +263,20 @@ class Footprint:
     ``computed*`` are market-based (what grading uses); batches registered before method 2
     (``method`` null: alu-ledger-footprint/1) have no location-based or direct figures."""
 
-    kg_co2e_per_t: int
+    kg_co2e_per_t: Long
     basis: str
-    declared_kg_co2e_per_t: int | None
+    declared_kg_co2e_per_t: Long | None
     declared_boundary: str | None
-    computed_kg_co2e_per_t: int | None
-    computed_scope1_2_kg_co2e_per_t: int | None
+    computed_kg_co2e_per_t: Long | None
+    computed_scope1_2_kg_co2e_per_t: Long | None
     check: str | None
     breakdown: JSON | None
     method: str | None = None
     factor_table_version: str | None = None
     gwp_set: str | None = None
-    location_based_kg_co2e_per_t: int | None = None
-    location_based_scope1_2_kg_co2e_per_t: int | None = None
-    direct_kg_co2e_per_t: int | None = strawberry.field(
+    location_based_kg_co2e_per_t: Long | None = None
+    location_based_scope1_2_kg_co2e_per_t: Long | None = None
+    direct_kg_co2e_per_t: Long | None = strawberry.field(
         default=None,
         description="Direct emissions (anode, fuel and carbonate CO2, CF4, C2F6): the"
         " boundary of the China ETS and EU CBAM.",
@@ -296,17 +296,17 @@ class Evidence:
 
 @strawberry.type
 class CustodyEvent:
-    record_index: int
+    record_index: Long
     kind: str
     role: str
-    mass_kg: int | None
+    mass_kg: Long | None
     counterpart: str | None
     detail: JSON | None
 
 
 @strawberry.type
 class GradeRef:
-    record_index: int
+    record_index: Long
     rule_set_id: str
     rule_set_version: str
     grade: str
@@ -319,12 +319,12 @@ class LineageNode:
     smelter_id: str
     batch_id: str
     origin: str
-    created_index: int
+    created_index: Long
     holder_id: str
-    mass_kg: int
-    available_kg: int
+    mass_kg: Long
+    available_kg: Long
     product_form: str
-    footprint_kg_co2e_per_t: int
+    footprint_kg_co2e_per_t: Long
     footprint_basis: str
     recycled_content: RecycledContent
     renewable_share: str
@@ -338,9 +338,9 @@ class LineageEdge:
     parent_batch_id: str
     child_smelter_id: str
     child_batch_id: str
-    mass_kg: int
+    mass_kg: Long
     operation: str
-    record_index: int
+    record_index: Long
     fraction: str
 
 
@@ -350,22 +350,22 @@ class GradedShare:
     rule_set_version: str
     grade: str
     share: str
-    graded_kg: int
+    graded_kg: Long
 
 
 @strawberry.type
 class SmelterShare:
     smelter_id: str
     share: str
-    kg: int
+    kg: Long
 
 
 @strawberry.type
 class ClaimSummary:
     """What a lot's metal is made of, by the proportional (mass-balance) rule."""
 
-    mass_kg: int
-    footprint_kg_co2e_per_t: int
+    mass_kg: Long
+    footprint_kg_co2e_per_t: Long
     footprint_basis: str
     graded: list[GradedShare]
     recycled_pre: str
@@ -413,7 +413,7 @@ class Batch:
         return self.row is not None
 
     @strawberry.field
-    def mass_kg(self) -> int:
+    def mass_kg(self) -> Long:
         return self.row.mass_kg if self.row else self.lot.mass_kg
 
     @strawberry.field
@@ -456,7 +456,7 @@ class Batch:
         return Participant.of(row) if row else None
 
     @strawberry.field
-    def available_kg(self) -> int | None:
+    def available_kg(self) -> Long | None:
         return self.lot.available_kg if self.lot else None
 
     @strawberry.field
@@ -611,31 +611,31 @@ class Batch:
 
 
 def load_batches(
-    engine: Engine, access: Access, keys: list[Key], rows: list[BatchRow] | None = None
+    session: Session, access: Access, keys: list[Key], rows: list[BatchRow] | None = None
 ) -> list[Batch | None]:
-    """Batches (or lots) for ``keys`` with everything their fields need, in one session:
-    a fixed number of queries for a whole page. ``rows``: the batch rows, if already read.
-    ``access`` decides whose confidential values are opened (the one read policy)."""
-    with read_session(engine) as session:
-        found = (
-            {(r.smelter_id, r.batch_id): r for r in rows}
-            if rows is not None
-            else BatchRepository(session).get_many(keys)
-        )
-        lots = CustodyRepository(session).lots_by_key(keys)
-        grades = GradingRepository(session).grades_of_many(keys)
-        indexes = {
-            key: found[key].record_index if key in found else lots[key].created_index
-            for key in keys
-            if key in found or key in lots
-        }
-        records = Repository(session).records(indexes.values())
-        visible = {
-            row.record_index
-            for row in found.values()
-            if access.sees_disclosures(row.smelter_id, row.batch_id)
-        }
-        opened = DisclosureRepository(session).of_records(visible)
+    """Batches (or lots) for ``keys`` with everything their fields need, read in
+    ``session``: a fixed number of queries for a whole page. ``rows``: the batch rows, if
+    already read. ``access`` decides whose confidential values are opened (the one read
+    policy)."""
+    found = (
+        {(r.smelter_id, r.batch_id): r for r in rows}
+        if rows is not None
+        else BatchRepository(session).get_many(keys)
+    )
+    lots = CustodyRepository(session).lots_by_key(keys)
+    grades = GradingRepository(session).grades_of_many(keys)
+    indexes = {
+        key: found[key].record_index if key in found else lots[key].created_index
+        for key in keys
+        if key in found or key in lots
+    }
+    records = Repository(session).records(indexes.values())
+    visible = {
+        row.record_index
+        for row in found.values()
+        if access.sees_disclosures(row.smelter_id, row.batch_id)
+    }
+    opened = DisclosureRepository(session).of_records(visible)
     batches: list[Batch | None] = []
     for key in keys:
         if key not in indexes:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import BodyDep, LedgerDep
+from api.deps import BodyDep, LedgerDep, RecordIndex
 from ledger.batches.registration import footprint_tolerance
 from ledger.certificates import build_bundle, verify_bundle
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
 
 
 @router.get("/{grade_record_index}", summary="A grade's certificate bundle")
-def read_certificate(ledger: LedgerDep, grade_record_index: int) -> dict[str, Any]:
+def read_certificate(ledger: LedgerDep, grade_record_index: RecordIndex) -> dict[str, Any]:
     """The grade, batch, rule-set, accreditation and signer-key records, each with its
     inclusion proof, the latest signed checkpoint, and the log's signed status note
     (revoked or not as of that checkpoint). Verify it offline with

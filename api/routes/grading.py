@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import BodyDep, LedgerDep
+from api.deps import BodyDep, LedgerDep, RecordIndex
 from ledger import payloads
 from ledger.batches.registration import footprint_tolerance
 from ledger.errors import MalformedError
@@ -53,7 +53,7 @@ def read_ruleset(ledger: LedgerDep, ruleset_id: str, version: str) -> dict[str, 
 
 
 @router.get("/v1/grades/{record_index}", summary="One grade, with revoked/expired status")
-def read_grade(ledger: LedgerDep, record_index: int) -> dict[str, Any]:
+def read_grade(ledger: LedgerDep, record_index: RecordIndex) -> dict[str, Any]:
     return get_grade(ledger.engine, record_index)
 
 

@@ -17,12 +17,13 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
 
 from ledger.batches.resources import load_json
-from ledger.batches.schema_check import check_against_schema, make_validator, reject_floats
+from ledger.batches.schema_check import check_against_schema, reject_floats
 from ledger.batches.serials import SerialRange, legacy_range, serial_range, single_serial
 from ledger.errors import InvalidError, MalformedError
+from ledger.json_schema import make_validator
 
 SCHEMA_PATH: Final = "batch/batch.register.schema.json"
 LEGACY_SCHEMA_PATH: Final = "batch/batch.register.v1.schema.json"
@@ -294,7 +295,7 @@ class BatchRules:
 def load_batch_rules() -> BatchRules:
     """The limits in force; validated against their own schema on first use."""
     data = load_json(RULES_PATH)
-    Draft202012Validator(load_json("batch/rules.schema.json")).validate(data)
+    make_validator(load_json("batch/rules.schema.json")).validate(data)
     schemes = load_json(POLICIES_PATH)["schemes"]
     return BatchRules(
         version=data["version"],
@@ -312,7 +313,7 @@ def load_batch_rules() -> BatchRules:
 
 
 @functools.cache
-def payload_validator(legacy: bool = False) -> Draft202012Validator:
+def payload_validator(legacy: bool = False) -> Validator:
     """The compiled payload schema (the pre-method-2 one with ``legacy``)."""
     return make_validator(load_json(LEGACY_SCHEMA_PATH if legacy else SCHEMA_PATH))
 

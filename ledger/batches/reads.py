@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from ledger.batches.derived import stated_lot_values
 from ledger.batches.payload import parse_registration
+from ledger.canonical import SAFE_INTEGER
 from ledger.disclosure.format import Disclosure
 from ledger.disclosure.reveal import disclose
 from ledger.errors import (
@@ -188,8 +189,11 @@ def decode_cursor(cursor: str | None) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, number = text.partition(":")
-        if prefix != "batch":
-            raise ValueError(prefix)
-        return int(number)
+        if prefix != "batch" or not (number.isascii() and number.isdigit()):
+            raise ValueError(text)
+        index = int(number)
+        if index > SAFE_INTEGER:  # no record index is this large; no column can hold it
+            raise ValueError(number)
+        return index
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise MalformedError("not a cursor this API returned", field="cursor") from exc

@@ -133,7 +133,7 @@ def _gec_range(first: GecCode, last: GecCode, first_id: str, last_id: str) -> Se
 
 def split_serial(code: str) -> tuple[str, str] | None:
     """(prefix, serial digits) of a non-GEC id, or None when it ends in no digits."""
-    match = _TRAILING_DIGITS.match(code)
+    match = _TRAILING_DIGITS.fullmatch(code)
     return (match.group(1), match.group(2)) if match else None
 
 

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
 
 from ledger.batches.resources import load_json
-from ledger.batches.schema_check import check_against_schema, make_validator, reject_floats
+from ledger.batches.schema_check import check_against_schema, reject_floats
 from ledger.errors import InvalidError, MalformedError
+from ledger.json_schema import make_validator
 
 SCHEMA_PATH: Final = "custody/custody.schema.json"
 
@@ -136,7 +137,7 @@ class TransformPayload:
 
 
 @functools.cache
-def _validator(kind: str) -> Draft202012Validator:
+def _validator(kind: str) -> Validator:
     document = load_json(SCHEMA_PATH)
     return make_validator(
         {"$schema": document["$schema"], "$defs": document["$defs"], "$ref": f"#/$defs/{kind}"}

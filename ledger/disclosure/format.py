@@ -104,7 +104,7 @@ def parse_disclosure(raw: Any, field: str) -> Disclosure:
             field=field,
         )
     salt = raw[0]
-    if not isinstance(salt, str) or not SALT_RE.match(salt):
+    if not isinstance(salt, str) or not SALT_RE.fullmatch(salt):
         raise MalformedError(
             "salt must be base64url without padding of at least 128 random bits"
             " (22 to 86 characters)",
@@ -127,7 +127,7 @@ def parse_disclosure(raw: Any, field: str) -> Disclosure:
 
 
 def is_digest(value: Any) -> bool:
-    return isinstance(value, str) and DIGEST_RE.match(value) is not None
+    return isinstance(value, str) and DIGEST_RE.fullmatch(value) is not None
 
 
 def is_committed_item(value: Any) -> bool:

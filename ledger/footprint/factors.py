@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from jsonschema import Draft202012Validator
-
 from ledger.batches.resources import SCHEMAS_DIR, load_json
 from ledger.errors import NotFoundError
+from ledger.json_schema import make_validator
 
 FACTORS_DIR: Final = "factors"
 SCHEMA_FILE: Final = "factors/factor-table.schema.json"
@@ -146,7 +145,7 @@ class FactorTables:
 def _versions() -> tuple[str, ...]:
     found = []
     for path in (SCHEMAS_DIR / FACTORS_DIR).iterdir():
-        match = _VERSION_FILE.match(path.name)
+        match = _VERSION_FILE.fullmatch(path.name)
         if match:
             found.append((int(match.group(1)), int(match.group(2))))
     return tuple(f"{year}.{n}" for year, n in sorted(found))
@@ -172,7 +171,7 @@ def load_factor_tables(version: str | None = None) -> FactorTables:
 @functools.cache
 def _load(version: str) -> FactorTables:
     data = load_json(f"{FACTORS_DIR}/{version}.json")
-    Draft202012Validator(load_json(SCHEMA_FILE)).validate(data)
+    make_validator(load_json(SCHEMA_FILE)).validate(data)
     if data["version"] != version:
         raise ValueError(f"factor table {version}.json says it is version {data['version']}")
     return FactorTables(version=version, data=data)

@@ -10,11 +10,9 @@ declared one and their comparison.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -27,6 +25,7 @@ from ledger.footprint.calculator import (
     footprint_check,
 )
 from ledger.footprint.factors import FactorTables
+from ledger.strict_json import parse_json
 
 KIND: Final = "batch.register"
 
@@ -79,18 +78,13 @@ def footprint_report_from_file(
 
 
 def read_document(path: str | os.PathLike[str]) -> Mapping[str, Any]:
-    """Parse a JSON file, keeping float literals as Decimal so the payload check names them."""
+    """Parse a JSON file with the strict reader; the payload check names any float."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = file.read_bytes()
     except FileNotFoundError:
         raise NotFoundError(f"no such file: {file}") from None
-    try:
-        document = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise MalformedError(
-            f"{file} is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
+    document = parse_json(data, where=str(file))
     if not isinstance(document, Mapping):
         raise MalformedError(f"{file} must hold a JSON object")
     return document

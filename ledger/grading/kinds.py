@@ -53,7 +53,7 @@ ISSUE = "grade.issue"
 REVOKE = "grade.revoke"
 CENTRE_ROLE = "evaluation_centre"
 
-DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 RULESET_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 BATCH_ID_RE = re.compile(r"^\S{1,64}$")
 VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
@@ -68,7 +68,7 @@ def statement_day(ctx: AppendContext) -> str:
 
 def _date(payload: Mapping[str, Any], name: str) -> date:
     value = payload.get(name)
-    if isinstance(value, str) and DATE_RE.match(value):
+    if isinstance(value, str) and DATE_RE.fullmatch(value):
         try:
             return date.fromisoformat(value)
         except ValueError:
@@ -80,7 +80,7 @@ def _string_list(value: Any, field: str, pattern: re.Pattern[str] | None = None)
     if not isinstance(value, list) or not value:
         raise MalformedError("must be a non-empty list of strings", field=field)
     for position, item in enumerate(value):
-        if not isinstance(item, str) or (pattern is not None and not pattern.match(item)):
+        if not isinstance(item, str) or (pattern is not None and not pattern.fullmatch(item)):
             raise MalformedError("must be a rule-set id", field=f"{field}[{position}]")
     if len(set(value)) != len(value):
         raise MalformedError("must not repeat an entry", field=field)

@@ -16,10 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.protocols import Validator
 
 from ledger.errors import InvalidError, LedgerError, MalformedError
+from ledger.json_schema import make_validator
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 RULESET_SCHEMA_PATH = SCHEMAS_DIR / "ruleset" / "ruleset.schema.json"
@@ -44,8 +45,8 @@ def ruleset_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(ruleset_schema())
+def _validator() -> Validator:
+    return make_validator(ruleset_schema(), formats=False)
 
 
 def field_path(parts: Iterable[str | int]) -> str:

@@ -3,27 +3,123 @@
 SQLite runs in WAL mode so readers never block the writer; a write transaction
 starts with ``BEGIN IMMEDIATE`` so two writers (threads or processes) queue on the
 database lock instead of failing half-way with "database is locked".
+
+Reads can be given a deadline (``time_limit``, used by GraphQL requests): every
+transaction begun under it is bounded by the database itself, with ``SET LOCAL
+statement_timeout`` (the time left) on PostgreSQL and an interrupt from SQLite's
+progress handler on SQLite; a statement about to start after the deadline is not sent.
+Either way the caller gets ``ReadTimeoutError`` or a driver error ``is_timeout`` recognises.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+#: SQLite virtual-machine instructions between two looks at the clock (well under 1 ms).
+SQLITE_PROGRESS_STEPS = 10_000
+#: SQLSTATE query_canceled: what PostgreSQL answers when statement_timeout fires.
+PG_QUERY_CANCELED = "57014"
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When reads must be done (``time.monotonic()``), and the limit it was set from."""
+
+    at: float
+    limit_s: float
+
+    def remaining_s(self) -> float:
+        return self.at - time.monotonic()
+
+
+class ReadTimeoutError(Exception):
+    """A read ran past its deadline (``time_limit``)."""
+
+    def __init__(self, limit_s: float) -> None:
+        super().__init__(f"reads ran past their time limit of {limit_s:g} s")
+        self.limit_s = limit_s
+
+
+_deadline: ContextVar[Deadline | None] = ContextVar("read_deadline", default=None)
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[Deadline]:
+    """Bound every transaction begun in this context (thread or task) to end within
+    ``seconds`` from now, in the database: see the module docstring."""
+    deadline = Deadline(time.monotonic() + seconds, seconds)
+    token = _deadline.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _deadline.reset(token)
+
+
+def current_deadline() -> Deadline | None:
+    return _deadline.get()
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Whether ``error`` is a read stopped by its deadline: ``ReadTimeoutError``, PostgreSQL's
+    query_canceled (statement_timeout) or SQLite's "interrupted"."""
+    if isinstance(error, ReadTimeoutError):
+        return True
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if getattr(original, "sqlstate", None) == PG_QUERY_CANCELED:
+        return True
+    return isinstance(original, sqlite3.OperationalError) and str(original) == "interrupted"
 
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = _sqlite_engine(url, parsed.database)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        event.listen(engine, "begin", _postgres_statement_timeout)
+    event.listen(engine, "before_cursor_execute", _refuse_after_deadline)
+    return engine
+
+
+def _refuse_after_deadline(*_: Any) -> None:
+    """No statement starts once the deadline has passed."""
+    deadline = _deadline.get()
+    if deadline is not None and deadline.remaining_s() <= 0:
+        raise ReadTimeoutError(deadline.limit_s)
+
+
+def _postgres_statement_timeout(connection: Connection) -> None:
+    """Under a deadline, the transaction's statements may run for the time left."""
+    deadline = _deadline.get()
+    if deadline is not None:
+        remaining_ms = max(1, int(deadline.remaining_s() * 1000))
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {remaining_ms}")
+
+
+def _sqlite_interrupt(dbapi_connection: Any, info: dict[str, Any]) -> None:
+    """Under a deadline, SQLite interrupts a statement still running when it passes;
+    without one, no handler (and none is left on a connection back in the pool)."""
+    deadline = _deadline.get()
+    if deadline is None:
+        if info.pop("progress_handler", False):
+            dbapi_connection.set_progress_handler(None, 0)
+        return
+    at = deadline.at
+    dbapi_connection.set_progress_handler(lambda: time.monotonic() > at, SQLITE_PROGRESS_STEPS)
+    info["progress_handler"] = True
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
@@ -43,8 +139,15 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        fairy = connection.connection
+        _sqlite_interrupt(fairy.dbapi_connection, fairy.info)
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None and record.info.pop("progress_handler", False):
+            dbapi_connection.set_progress_handler(None, 0)
 
     return engine
 
