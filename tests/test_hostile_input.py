@@ -378,3 +378,22 @@ def test_the_graphql_cost_limit_is_an_operator_setting(env: LedgerEnv) -> None:
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "query_too_costly"
     assert error["extensions"]["limit"] == 5
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ batch(smelterId: "a\\u0000", batchId: "x") { batchId } }',
+        '{ batch(smelterId: "\\ud800", batchId: "x") { batchId } }',
+    ],
+)
+def test_graphql_string_literals_with_nul_or_a_lone_surrogate_are_refused_on_both_databases(
+    env: LedgerEnv, client: TestClient, query: str
+) -> None:
+    token = issue_token(env.ledger.engine, "operator").token
+    response = client.post(
+        "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "malformed"

@@ -21,8 +21,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, StringValueNode, ValidationRule
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -311,6 +312,18 @@ class LedgerSchema(strawberry.Schema):
             error.extensions = {"code": "internal", "request_id": request_id}
 
 
+class NoNulInStrings(ValidationRule):
+    """A string literal in the query may not hold NUL: PostgreSQL text cannot, and both
+    databases must answer the same queries (variables are read by the strict JSON reader,
+    ``ledger/strict_json.py``, which refuses it there)."""
+
+    def enter_string_value(self, node: StringValueNode, *_: object) -> None:
+        if "\x00" in node.value:
+            self.report_error(
+                GraphQLError("a string holds a NUL character (\\u0000), which is not allowed", node)
+            )
+
+
 def make_schema(
     *, max_cost: int = DEFAULT_MAX_COST, time_limit_s: float = DEFAULT_TIME_LIMIT_S
 ) -> LedgerSchema:
@@ -324,6 +337,7 @@ def make_schema(
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH, should_ignore=_introspection),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: AddValidationRules([NoNulInStrings]),
             # Buyers' systems send the same few queries again and again: parse and validate
             # each text once (the limits above are validation rules, so they stay enforced).
             lambda: ParserCache(maxsize=256),
