@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     graphql_max_cost: int = 10_000
     #: How long one GraphQL request may read for, enforced in the database.
     graphql_time_limit_seconds: float = 10.0
+    #: A grade's certificate bundle is rebuilt at most this often (at once when the grade's
+    #: status changes); in between it is served from a cache.
+    certificate_cache_seconds: float = 1.0
+    #: Group commit: how long the first statement of a group may wait for others, in ms.
+    group_commit_wait_ms: float = 2.0
+    #: Group commit: most statements appended in one transaction under one checkpoint.
+    group_commit_max_statements: int = 256
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'ledger.db'}"

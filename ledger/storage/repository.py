@@ -127,16 +127,21 @@ class Repository:
         return [(idx, bytes(leaf)) for idx, leaf in rows]
 
     def replayed(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which ``(signer, nonce)`` pairs the ledger already holds."""
+        """Which ``(signer, nonce)`` pairs the ledger already holds.
+
+        Both columns are constrained, so the unique ``(signer, nonce)`` index answers with
+        one seek per signer and nonce asked about, whatever the size of the log (a filter
+        on the nonce alone made every append scan the whole index)."""
         wanted = set(pairs)
         if not wanted:
             return set()
         rows = self.session.execute(
             select(RecordRow.signer, RecordRow.nonce).where(
-                RecordRow.nonce.in_({nonce for _, nonce in wanted})
+                RecordRow.signer.in_({signer for signer, _ in wanted}),
+                RecordRow.nonce.in_({nonce for _, nonce in wanted}),
             )
         ).all()
-        return wanted & set(rows)
+        return wanted & {(signer, nonce) for signer, nonce in rows}
 
     # -- merkle nodes (merkle.NodeReader) ---------------------------------
     def insert_nodes(self, nodes: Sequence[tuple[NodeId, bytes]]) -> None:

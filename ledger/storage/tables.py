@@ -290,6 +290,7 @@ class TransferRow(SQLModel, table=True):
     """A ``custody.transfer``: ``lot`` (the lot handed over) from one holder to another."""
 
     __tablename__ = "custody_transfers"
+    __table_args__ = (Index("ix_custody_transfers_lot", "lot", "record_index"),)
 
     record_index: int = Field(sa_column=_bigint_pk())
     lot: int = Field(foreign_key="lots.id")
