@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Path, Query, Request
 
 from ledger.canonical import SAFE_INTEGER
+from ledger.group_commit import GroupCommitter
 from ledger.log import Ledger
 from ledger.strict_json import parse_json
 from ledger.tokens import Viewer, viewer_from_authorization
@@ -44,6 +46,36 @@ _MISSING = object()
 
 
 BodyDep = Annotated[Any, Depends(json_body)]
+
+
+class Writer:
+    """The app's one ``GroupCommitter``, started on the first append (an app that only
+    reads never starts a writer thread) and closed when the app shuts down."""
+
+    def __init__(self, ledger: Ledger, *, max_wait_s: float, max_statements: int) -> None:
+        self._ledger = ledger
+        self._options = {"max_wait_s": max_wait_s, "max_statements": max_statements}
+        self._committer: GroupCommitter | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> GroupCommitter:
+        with self._lock:
+            if self._committer is None:
+                self._committer = GroupCommitter(self._ledger, **self._options)
+            return self._committer
+
+    def close(self) -> None:
+        with self._lock:
+            if self._committer is not None:
+                self._committer.close()
+                self._committer = None
+
+
+def get_committer(request: Request) -> GroupCommitter:
+    return request.app.state.writer.get()
+
+
+CommitterDep = Annotated[GroupCommitter, Depends(get_committer)]
 
 RecordIndex = Annotated[
     int, Path(ge=0, le=SAFE_INTEGER, description="A record index (0 is the genesis record)")

@@ -7,8 +7,8 @@ stderr and exits 2; ``verify`` exits 1 when the ledger is not sound.
 
 from __future__ import annotations
 
-import gc
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,18 +161,24 @@ def serve(
     data_dir: DataDir = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes (each forms its own groups)")
+    ] = 1,
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    from api.app import create_app
+    settings = settings_for(database, data_dir)
+    open_ledger(settings).engine.dispose()  # refuse at once if the ledger cannot be opened
+    # The app (in each worker process) is built from the environment: pass the options on.
+    os.environ["LEDGER_DATA_DIR"] = str(settings.data_dir)
+    os.environ["LEDGER_DATABASE_URL"] = settings.resolved_database_url()
+    if workers > 1:
+        uvicorn.run("api.app:frozen_app", factory=True, host=host, port=port, workers=workers)
+        return
+    from api.app import frozen_app
 
-    ledger = open_ledger(settings_for(database, data_dir))
-    application = create_app(ledger)
-    # Everything imported so far lives as long as the server; keeping it out of the
-    # collector's full passes removes their pauses from request latency (p99).
-    gc.freeze()
-    uvicorn.run(application, host=host, port=port)
+    uvicorn.run(frozen_app(), host=host, port=port)
 
 
 @app.command()

@@ -119,17 +119,46 @@ class Ledger:
             records, size, note = self._append_locked(repo, head, statements, field_prefix)
         return [Appended(record, size, note) for record in records]
 
+    def append_group(self, statements: Sequence[SignedStatement]) -> list[Appended | LedgerError]:
+        """Append statements that arrived together (from any number of callers) in one
+        transaction under one checkpoint, each checked on its own: a refused statement
+        gets its error and takes nothing with it (a SAVEPOINT apiece), the others are
+        recorded. Results are in the order given; an all-refused group writes nothing."""
+        if not statements:
+            return []
+        with write_session(self.engine) as session:
+            repo = Repository(session)
+            head = repo.lock_head()
+            if head is None:
+                refused = NotFoundError("the ledger is not initialised; run `alu-ledger init`")
+                return [refused for _ in statements]
+            outcomes, size, note = self._append_locked(
+                repo, head, statements, field_prefix="", isolated=True
+            )
+        return [
+            outcome if isinstance(outcome, LedgerError) else Appended(outcome, size, note)
+            for outcome in outcomes
+        ]
+
     def _append_locked(
         self,
         repo: Repository,
         head: Head,
         statements: Sequence[SignedStatement],
         field_prefix: str,
-    ) -> tuple[list[Record], int, str]:
+        *,
+        isolated: bool = False,
+    ) -> tuple[list[Any], int, str]:
+        """Check, apply and record ``statements`` under the head lock, then sign one
+        checkpoint. Atomic (the first refusal raises) unless ``isolated``: then each
+        statement runs in a savepoint, a refusal takes its place in the result and the
+        rest go on. Returns the records (or refusals), the new size and checkpoint."""
         frontier = merkle.Frontier.load(head.size, repo)
         if frontier.root() != head.root:
             raise ProofError("stored tree does not match the last checkpoint; refusing to sign")
-        self._refuse_replays(repo, statements, field_prefix)
+        replays = self._replays(repo, statements, field_prefix)
+        if replays and not isolated:
+            raise next(iter(replays.values()))
         now = clock()
         integrated_at = _timestamp(now)
         prev = head.last_leaf_hash
@@ -137,10 +166,13 @@ class Ledger:
         times = _Times(repo, now, integrated_at)
         rows: list[dict[str, Any]] = []
         nodes: list[tuple[merkle.NodeId, bytes]] = []
-        records: list[Record] = []
+        outcomes: list[Any] = []
         disclosures: list[dict[str, Any]] = []
         for position, signed in enumerate(statements):
-            index = head.size + position
+            if position in replays:
+                outcomes.append(replays[position])
+                continue
+            index = head.size + len(rows)
             ctx = AppendContext(
                 repo,
                 index,
@@ -151,14 +183,27 @@ class Ledger:
                 log_verifier_key=self.verifier_key,
             )
             try:
-                leaf = self._admit(ctx, signed, prev.hex(), times)
+                if isolated:
+                    with repo.session.begin_nested():
+                        leaf = self._admit(ctx, signed, prev.hex(), times)
+                else:
+                    leaf = self._admit(ctx, signed, prev.hex(), times)
             except LedgerError as error:
-                raise _prefixed(error, field_prefix, position) from None
+                refused = _prefixed(error, field_prefix, position)
+                if not isolated:
+                    raise refused from None
+                # What the refused statement read or cached must not outlive its savepoint.
+                signer_keys.forget()
+                times.forget()
+                outcomes.append(refused)
+                continue
             disclosures.extend(disclosure_rows(index, signed.disclosures))
             prev = merkle.leaf_hash(leaf)
             nodes.extend(frontier.append(prev))
-            records.append(Record(index, leaf))
+            outcomes.append(Record(index, leaf))
             rows.append(_record_row(index, leaf, prev, signed, integrated_at))
+        if not rows:
+            return outcomes, head.size, ""
         repo.insert_records(rows)
         DisclosureRepository(repo.session).insert(disclosures)
         repo.insert_nodes(nodes)
@@ -166,7 +211,7 @@ class Ledger:
         note = sign_checkpoint(Checkpoint(self.origin, new_head.size, new_head.root), self.signer)
         repo.insert_checkpoint(new_head.size, new_head.root, note, integrated_at)
         repo.save_head(new_head)
-        return records, new_head.size, note
+        return outcomes, new_head.size, note
 
     def _admit(
         self,
@@ -238,17 +283,23 @@ class Ledger:
             )
 
     @staticmethod
-    def _refuse_replays(
+    def _replays(
         repo: Repository, statements: Sequence[SignedStatement], field_prefix: str
-    ) -> None:
+    ) -> dict[int, ConflictError]:
+        """The refusal of each statement (by position) whose signer already used its nonce,
+        on the ledger or earlier in ``statements``."""
         pairs = [(s.statement.signer, s.statement.nonce) for s in statements]
         seen: set[tuple[str, str]] = set()
         replayed = repo.replayed(pairs)
+        refusals = {}
         for position, pair in enumerate(pairs):
             if pair in replayed or pair in seen:
                 field = _field(field_prefix, position, "statement.nonce")
-                raise ConflictError("replay: this signer already used this nonce", field=field)
+                refusals[position] = ConflictError(
+                    "replay: this signer already used this nonce", field=field
+                )
             seen.add(pair)
+        return refusals
 
     # -- reading ----------------------------------------------------------
     def tree_size(self) -> int:
@@ -341,6 +392,9 @@ class _Times:
             at = parse_utc(text, "integrated_at")
             self._cache[key_id] = _KeyAdded(row.added_index, text, at)
         return self._cache[key_id]
+
+    def forget(self) -> None:
+        self._cache.clear()
 
 
 def _span(window: timedelta) -> str:

@@ -8,7 +8,15 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import BodyDep, LedgerDep, MaybeTreeSize, RecordIndex, TreeSize, ViewerDep
+from api.deps import (
+    BodyDep,
+    CommitterDep,
+    LedgerDep,
+    MaybeTreeSize,
+    RecordIndex,
+    TreeSize,
+    ViewerDep,
+)
 from ledger.disclosure.reads import record_disclosures
 from ledger.errors import MalformedError
 from ledger.log import Appended, Proof
@@ -132,13 +140,17 @@ def appended_json(ledger: LedgerDep, appended: Appended) -> dict[str, Any]:
     openapi_extra=_body_doc(SignedStatementModel),
     summary="Append one signed statement",
 )
-def post_statement(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
+def post_statement(ledger: LedgerDep, writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
     """Append a signed statement; returns the record, its inclusion proof and a checkpoint.
+
+    Statements that arrive together are appended in one transaction under one checkpoint
+    (group commit, `LEDGER_GROUP_COMMIT_WAIT_MS`); each is checked on its own, so another
+    caller's refused statement never fails this one.
 
     Errors: 422 malformed or invalid (naming the field), 401 bad signature, 403 signer
     not allowed, 409 replay or conflict with recorded state.
     """
-    return appended_json(ledger, ledger.append(SignedStatement.parse(body)))
+    return appended_json(ledger, writer.submit(SignedStatement.parse(body)))
 
 
 @router.post(
@@ -148,13 +160,13 @@ def post_statement(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
     openapi_extra=_body_doc(BulkModel),
     summary="Append many signed statements in one transaction",
 )
-def post_statements_bulk(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
+def post_statements_bulk(writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
     """All statements are recorded, in order, under one checkpoint - or none is."""
     if not isinstance(body, dict) or not isinstance(body.get("statements"), list):
         raise MalformedError("must be a list of signed statements", field="statements")
     items = body["statements"]
     parsed = [SignedStatement.parse(item, f"statements[{i}]") for i, item in enumerate(items)]
-    appended = ledger.append_many(parsed)
+    appended = writer.submit_many(parsed)
     return {
         "records": [record_json(a.record) for a in appended],
         "tree_size": appended[-1].tree_size,

@@ -1,0 +1,145 @@
+"""Group commit: statements that arrive together are appended together.
+
+Every append is a transaction that takes the head lock, signs a checkpoint and commits
+(an fsync). Submitted one by one, concurrent statements queue on the lock and each pays
+for all of that. A ``GroupCommitter`` is the process's one writer: callers hand it
+statements and wait; its thread takes everything queued (waiting at most ``max_wait``
+after the first for more, up to ``max_statements``) and appends it with
+``Ledger.append_group``: one transaction, one checkpoint, each statement checked on its
+own in a savepoint. Each caller gets its own record, the size and the checkpoint of its
+group (which covers it), or its own refusal: a refused statement fails no other.
+
+Bulk requests (``submit_many``) are atomic units and go through the same writer, alone,
+so on SQLite the process never has two writers contending for the file lock. Several
+processes each form their own groups; the head lock serialises them.
+
+Invariants: statements are appended in the order they were queued; a caller's wait is
+bounded by ``max_wait`` plus the groups ahead of it; ``close`` lets the queued finish.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from ledger.errors import LedgerError
+from ledger.log import Appended, Ledger
+from ledger.statements import SignedStatement
+
+
+@dataclass
+class _Single:
+    signed: SignedStatement
+    done: Future[Appended] = field(default_factory=Future)
+
+
+@dataclass
+class _Bulk:
+    statements: Sequence[SignedStatement]
+    field_prefix: str
+    done: Future[list[Appended]] = field(default_factory=Future)
+
+
+_CLOSE = object()
+
+
+class GroupCommitter:
+    """The process's writer for one ledger (module docstring)."""
+
+    def __init__(
+        self, ledger: Ledger, *, max_wait_s: float = 0.002, max_statements: int = 256
+    ) -> None:
+        if max_statements < 1:
+            raise ValueError("max_statements must be at least 1")
+        self.ledger = ledger
+        self.max_wait_s = max(0.0, max_wait_s)
+        self.max_statements = max_statements
+        self._queue: queue.Queue[_Single | _Bulk | object] = queue.Queue()
+        self._held: _Single | _Bulk | None = None  # taken from the queue, for the next group
+        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def submit(self, signed: SignedStatement) -> Appended:
+        """Append one statement with whatever arrives with it; its record or its refusal."""
+        return self._enqueue(_Single(signed)).done.result()
+
+    def submit_many(
+        self, statements: Sequence[SignedStatement], field_prefix: str = "statements"
+    ) -> list[Appended]:
+        """Append a bulk atomically (``Ledger.append_many``), through the same writer."""
+        return self._enqueue(_Bulk(statements, field_prefix)).done.result()
+
+    def close(self) -> None:
+        """Finish what is queued, then stop the writer thread."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_CLOSE)
+            self._thread.join()
+
+    def _enqueue(self, item: _Single | _Bulk) -> _Single | _Bulk:
+        if self._closed:
+            raise RuntimeError("the group committer is closed")
+        self._queue.put(item)
+        return item
+
+    # -- the writer thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._held if self._held is not None else self._queue.get()
+            self._held = None
+            if first is _CLOSE:
+                return
+            if isinstance(first, _Bulk):
+                _settle_bulk(self.ledger, first)
+                continue
+            assert isinstance(first, _Single)
+            group, closing = self._gather(first)
+            _settle_group(self.ledger, group)
+            if closing:
+                return
+
+    def _gather(self, first: _Single) -> tuple[list[_Single], bool]:
+        """``first`` and the singles queued behind it: all that are there at once, then
+        more until ``max_wait`` has passed since ``first`` was taken. A bulk ends the group
+        (it is held for the next turn), and so does closing."""
+        group = [first]
+        deadline = time.monotonic() + self.max_wait_s
+        while len(group) < self.max_statements:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is _CLOSE:
+                return group, True
+            if isinstance(item, _Bulk):
+                self._held = item
+                break
+            assert isinstance(item, _Single)
+            group.append(item)
+        return group, False
+
+
+def _settle_group(ledger: Ledger, group: list[_Single]) -> None:
+    try:
+        outcomes = ledger.append_group([item.signed for item in group])
+    except BaseException as error:  # a fault of the whole transaction: everyone hears it
+        for item in group:
+            item.done.set_exception(error)
+        return
+    for item, outcome in zip(group, outcomes, strict=True):
+        if isinstance(outcome, LedgerError):
+            item.done.set_exception(outcome)
+        else:
+            item.done.set_result(outcome)
+
+
+def _settle_bulk(ledger: Ledger, bulk: _Bulk) -> None:
+    try:
+        bulk.done.set_result(ledger.append_many(bulk.statements, bulk.field_prefix))
+    except BaseException as error:
+        bulk.done.set_exception(error)

@@ -1,0 +1,213 @@
+"""Group commit: statements that arrive together are appended in one transaction under one
+checkpoint, each caller still getting its own record, proof and (shared) checkpoint, and a
+refused statement failing no other. On SQLite and PostgreSQL; across server processes on
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ledger import keys, merkle, statements
+from ledger.audit import Auditor
+from ledger.checkpoints import open_checkpoint
+from ledger.errors import ConflictError, ForbiddenError, LedgerError, SignatureError
+from ledger.group_commit import GroupCommitter
+from ledger.log import Appended
+from tests.conftest import LedgerEnv, attestation
+
+
+@pytest.fixture
+def smelter(env: LedgerEnv) -> Any:
+    return env.register("yunnan-hydro", "smelter")
+
+
+@pytest.fixture
+def committer(env: LedgerEnv) -> Iterator[GroupCommitter]:
+    # A long wait gathers everything the test submits into as few groups as possible.
+    writer = GroupCommitter(env.ledger, max_wait_s=0.3, max_statements=64)
+    yield writer
+    writer.close()
+
+
+def attest(key: Any, n: int) -> statements.SignedStatement:
+    return attestation(key, n)
+
+
+def submit_all(committer: GroupCommitter, signed: list[Any]) -> list[Appended | LedgerError]:
+    """Submit from one thread each, at once; each caller's answer or refusal."""
+    start = threading.Barrier(len(signed))
+
+    def one(item: Any) -> Appended | LedgerError:
+        start.wait()
+        try:
+            return committer.submit(item)
+        except LedgerError as error:
+            return error
+
+    with ThreadPoolExecutor(len(signed)) as pool:
+        return list(pool.map(one, signed))
+
+
+def checks_out(env: LedgerEnv, appended: Appended, signed: statements.SignedStatement) -> None:
+    """The caller's record is its statement, proven into the checkpoint it was given."""
+    assert appended.record.to_dict()["statement"] == signed.statement.to_dict()
+    checkpoint = open_checkpoint(appended.checkpoint, env.ledger.verifier)
+    assert checkpoint.size == appended.tree_size
+    proof = env.ledger.inclusion_proof(appended.index, appended.tree_size)
+    merkle.verify_inclusion(  # raises unless the proof leads to the checkpoint's root
+        appended.record.leaf_hash, appended.index, appended.tree_size, proof.hashes, checkpoint.root
+    )
+
+
+def test_statements_that_arrive_together_share_one_transaction_and_checkpoint(
+    env: LedgerEnv, smelter: Any, committer: GroupCommitter
+) -> None:
+    signed = [attest(smelter, n) for n in range(12)]
+    size = env.ledger.tree_size()
+
+    answers = submit_all(committer, signed)
+
+    assert all(isinstance(a, Appended) for a in answers), answers
+    groups = {a.checkpoint for a in answers if isinstance(a, Appended)}
+    assert len(groups) < len(signed)  # grouped: fewer checkpoints than statements
+    assert env.ledger.tree_size() == size + len(signed)
+    assert sorted(a.index for a in answers if isinstance(a, Appended)) == list(
+        range(size, size + len(signed))
+    )
+    for appended, statement in zip(answers, signed, strict=True):
+        assert isinstance(appended, Appended)
+        checks_out(env, appended, statement)
+
+
+def test_a_refused_statement_fails_no_other_in_its_group(
+    env: LedgerEnv, smelter: Any, committer: GroupCommitter
+) -> None:
+    stranger = keys.generate()
+    good = [attest(smelter, n) for n in range(6)]
+    unregistered = attest(stranger, 100)
+    forged = statements.SignedStatement(attest(smelter, 101).statement, b"\x00" * 64)
+    replay = attest(smelter, 50)
+    env.ledger.append(replay)  # recorded before: sending it again is a replay
+    size = env.ledger.tree_size()
+
+    answers = submit_all(committer, [*good, unregistered, forged, replay])
+
+    appended = [a for a in answers if isinstance(a, Appended)]
+    refused = [a for a in answers if isinstance(a, LedgerError)]
+    assert len(appended) == 6
+    assert env.ledger.tree_size() == size + 6
+    kinds = sorted(type(error).__name__ for error in refused)
+    assert kinds == sorted(["ForbiddenError", "SignatureError", "ConflictError"])
+    for error in refused:  # each names its own field, with no position in a group
+        assert error.field is not None and error.field.startswith(("statement", "signature"))
+    assert isinstance(answers[6], ForbiddenError)
+    assert isinstance(answers[7], SignatureError)
+    for appended_one, statement in zip(answers[:6], good, strict=True):
+        assert isinstance(appended_one, Appended)
+        checks_out(env, appended_one, statement)
+    assert Auditor(env.ledger.engine, env.ledger.verifier, workers=1).run().ok
+
+
+def test_the_same_nonce_twice_in_one_group_is_recorded_once(
+    env: LedgerEnv, smelter: Any, committer: GroupCommitter
+) -> None:
+    signed = attest(smelter, 1)
+    answers = submit_all(committer, [signed, signed, signed])
+    assert sum(isinstance(a, Appended) for a in answers) == 1
+    assert sum(isinstance(a, ConflictError) for a in answers) == 2
+
+
+def test_a_bulk_goes_through_the_same_writer_atomically(
+    env: LedgerEnv, smelter: Any, committer: GroupCommitter
+) -> None:
+    size = env.ledger.tree_size()
+    bulk = [attest(smelter, n) for n in range(3)]
+    appended = committer.submit_many(bulk)
+    assert [a.index for a in appended] == [size, size + 1, size + 2]
+    with pytest.raises(ConflictError) as refused:
+        committer.submit_many([attest(smelter, 9), bulk[0]])
+    assert refused.value.field == "statements[1].statement.nonce"
+    assert env.ledger.tree_size() == size + 3
+
+
+def test_close_lets_what_is_queued_finish(env: LedgerEnv, smelter: Any) -> None:
+    writer = GroupCommitter(env.ledger, max_wait_s=0.2)
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(writer.submit, attest(smelter, n)) for n in range(4)]
+        time.sleep(0.05)
+        writer.close()
+        answers = [future.result(timeout=30) for future in futures]
+    assert len({a.index for a in answers}) == 4
+    with pytest.raises(RuntimeError):
+        writer.submit(attest(smelter, 9))
+
+
+# -- several server processes -----------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.postgres
+def test_two_server_processes_group_and_serialise_concurrent_submitters(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """``alu-ledger serve --workers 2`` on PostgreSQL: 16 clients submit at once; every
+    statement is recorded exactly once, groups come from both processes, the log audits."""
+    from ledger.bootstrap import init_ledger
+    from ledger.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=pg_url)
+    ledger = init_ledger(settings).ledger
+    env = LedgerEnv(ledger, settings, keys.read_private_key(tmp_path / "data/operator-key.pem"))
+    key = env.register("yunnan-hydro", "smelter")
+    port = free_port()
+    cli = str(Path(sys.executable).parent / "alu-ledger")
+    server = subprocess.Popen(
+        [
+            *(cli, "serve", "--data-dir", str(settings.data_dir), "--database", pg_url),
+            *("--port", str(port), "--workers", "2"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ},
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{url}/v1/log-key", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        signed = [attest(key, n) for n in range(64)]
+
+        def post(item: Any) -> httpx.Response:
+            return httpx.post(f"{url}/v1/statements", json=item.to_dict(), timeout=60)
+
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(post, signed))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    assert [r.status_code for r in responses] == [201] * len(signed)
+    indexes = [r.json()["inclusion_proof"]["index"] for r in responses]
+    assert len(set(indexes)) == len(signed)
+    assert len({r.json()["checkpoint"] for r in responses}) < len(signed)
+    assert Auditor(ledger.engine, ledger.verifier, workers=1).run().ok
+    ledger.engine.dispose()
