@@ -40,6 +40,10 @@ class SignerKey:
     public_key: bytes
     ended_index: int | None
     end_reason: str | None
+    #: The record that added the key, and its ``integrated_at`` (None while that record is
+    #: in the append being made).
+    added_index: int = -1
+    added_at: str | None = None
 
 
 class SignerKeys:
@@ -55,17 +59,19 @@ class SignerKeys:
         return self._cache[key_id]
 
     def _load(self, key_id: str) -> SignerKey | None:
-        row = self.repo.key(key_id)
-        participant = row and self.repo.participant(row.participant_id)
-        if not (row and participant):
+        found = self.repo.signer_key(key_id)
+        if found is None:
             return None
+        row, role, added_at = found
         return SignerKey(
             row.key_id,
             row.participant_id,
-            participant.role,
+            role,
             bytes(row.public_key),
             row.ended_index,
             row.end_reason,
+            row.added_index,
+            added_at,
         )
 
     def forget(self) -> None:

@@ -163,7 +163,7 @@ class Ledger:
         integrated_at = _timestamp(now)
         prev = head.last_leaf_hash
         signer_keys = SignerKeys(repo)
-        times = _Times(repo, now, integrated_at)
+        times = _Times(signer_keys, now, integrated_at)
         rows: list[dict[str, Any]] = []
         nodes: list[tuple[merkle.NodeId, bytes]] = []
         outcomes: list[Any] = []
@@ -374,8 +374,8 @@ class _Times:
     """One append's clock reading, and when each signer key entered the log (the
     ``integrated_at`` of the record that added it, looked up once per key)."""
 
-    def __init__(self, repo: Repository, now: datetime, integrated_at: str) -> None:
-        self.repo = repo
+    def __init__(self, signer_keys: SignerKeys, now: datetime, integrated_at: str) -> None:
+        self.signer_keys = signer_keys
         self.now = now
         self.integrated_at = integrated_at
         self._cache: dict[str, _KeyAdded] = {}
@@ -383,14 +383,13 @@ class _Times:
     def key_added(self, key_id: str) -> _KeyAdded:
         """The record that added ``key_id``, an authenticated (so registered) key."""
         if key_id not in self._cache:
-            row = self.repo.key(key_id)
-            assert row is not None
-            record = self.repo.record(row.added_index)
+            key = self.signer_keys.get(key_id)
+            assert key is not None
             # Records are written when the append commits: a key added earlier in this
             # same bulk has no stored record yet, and is integrated with this append.
-            text = self.integrated_at if record is None else record.to_dict()["integrated_at"]
+            text = key.added_at or self.integrated_at
             at = parse_utc(text, "integrated_at")
-            self._cache[key_id] = _KeyAdded(row.added_index, text, at)
+            self._cache[key_id] = _KeyAdded(key.added_index, text, at)
         return self._cache[key_id]
 
     def forget(self) -> None:
