@@ -16,6 +16,7 @@ from api.request_ids import RequestIds
 from api.routes import batches, certificates, custody, grading, log
 from ledger import __version__
 from ledger.bootstrap import open_ledger
+from ledger.certificates.cache import attach_bundle_cache
 from ledger.log import Ledger
 from ledger.settings import Settings
 
@@ -39,6 +40,7 @@ def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -
     )
     settings = settings or Settings()
     app.state.ledger = ledger or open_ledger(settings)
+    attach_bundle_cache(app.state.ledger, settings.certificate_cache_seconds)
     app.state.writer = Writer(
         app.state.ledger,
         max_wait_s=settings.group_commit_wait_ms / 1000,

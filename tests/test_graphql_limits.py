@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from graphql import GraphQLError, IntValueNode, StringValueNode, parse
 from sqlalchemy import event, text
 
-import api.graphql.types as types_module
+import ledger.certificates.cache as bundle_cache_module
 from api import local_server
 from api.graphql import graphql_router
 from api.graphql.cost import DEFAULT_MAX_COST, operation_cost
@@ -377,7 +377,7 @@ def test_an_expensive_query_does_not_hold_up_other_requests(
     ledger, token = demo_on
     assert 0.75 * DEFAULT_MAX_COST < cost(EXPENSIVE) <= DEFAULT_MAX_COST
     building, probed = threading.Event(), threading.Event()
-    build_bundle = types_module.build_bundle
+    build_bundle = bundle_cache_module.build_bundle
     waited: list[bool] = []
 
     def gated(*args: Any) -> Any:
@@ -386,7 +386,7 @@ def test_an_expensive_query_does_not_hold_up_other_requests(
             waited.append(probed.wait(timeout=10))
         return build_bundle(*args)
 
-    monkeypatch.setattr(types_module, "build_bundle", gated)
+    monkeypatch.setattr(bundle_cache_module, "build_bundle", gated)  # what the cache builds with
     finished: dict[str, float] = {}
     answers: dict[str, Any] = {}
     with serving(ledger) as url:

@@ -15,7 +15,7 @@ from strawberry.types import Info
 
 from api.graphql.context import Context, Key, today
 from api.graphql.scalars import Long
-from ledger.certificates import build_bundle
+from ledger.certificates.cache import cached_bundle
 from ledger.custody.derive import share_text
 from ledger.custody.lineage import lineage as lineage_graph
 from ledger.custody.reads import custody_view
@@ -223,7 +223,10 @@ class Certificate:
         "or offline with `alu-ledger certificate verify`."
     )
     def bundle(self, info: GraphInfo) -> JSON:
-        return build_bundle(info.context.ledger, self.grade_index)
+        # The same per-process cache as GET /v1/certificates/{n}; status read in the
+        # request's session.
+        context = info.context
+        return cached_bundle(context.ledger, self.grade_index, context.session).bundle
 
     @strawberry.field
     def grade(self, info: GraphInfo) -> Grade | None:

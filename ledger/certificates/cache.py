@@ -1,0 +1,196 @@
+"""Certificate bundles served from memory between rebuilds.
+
+A bundle is about 18 KB of records and inclusion proofs against one signed checkpoint;
+building it is a dozen queries and proofs. Any consistent checkpoint makes a valid bundle
+(``check_freshness`` proves an older one consistent with the newest), so a grade's bundle
+is built against the latest checkpoint at most once per ``max_age_s`` (the setting
+``certificate_cache_seconds``) and served from the cache in between, REST and GraphQL alike.
+
+What must never be served stale is the grade's status: every request reads the grade's
+revocation (one primary-key read) and a cached bundle that does not carry it is rebuilt at
+once, whatever its age; the requests that arrive meanwhile wait for that build. A bundle
+past its age whose status still holds is rebuilt by one request while the others keep
+getting the cached one (still valid, against an older checkpoint). The cache is per
+process (each server worker has its own, reading the same database, so a revocation
+appended through any of them is seen by all), holds at most ``max_entries`` grades (least
+recently used dropped first) and keeps each bundle's JSON encoding beside it, so the REST
+route answers with bytes and no serialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlmodel import Session
+
+from ledger.certificates.bundle import build_bundle
+from ledger.log import Ledger
+from ledger.settings import Settings
+from ledger.storage.db import read_session
+from ledger.storage.grading import GradingRepository
+
+#: Grades kept per process; a bundle is about 18 KB as JSON (about 0.1 MB as objects).
+MAX_ENTRIES = 256
+#: The age used for a ledger no app attached a cache to (the setting's default).
+DEFAULT_MAX_AGE_S: float = Settings.model_fields["certificate_cache_seconds"].default
+
+Builder = Callable[[Ledger, int], dict[str, Any]]
+
+
+class CachedBundle:
+    """One built bundle: the document, the revocation it shows, when it was built, and
+    its JSON encoding (made on first use, as the REST route sends it)."""
+
+    __slots__ = ("_json", "built_at", "bundle", "revoked_index")
+
+    def __init__(self, bundle: dict[str, Any], built_at: float) -> None:
+        self.bundle = bundle
+        self.built_at = built_at
+        revocation = bundle["records"].get("revocation")
+        self.revoked_index: int | None = (
+            None if revocation is None else revocation["record"]["index"]
+        )
+        self._json: bytes | None = None
+
+    @property
+    def json(self) -> bytes:
+        """The bundle as ``application/json`` bytes, as a JSON response would encode it."""
+        if self._json is None:
+            text = json.dumps(
+                self.bundle, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            )
+            self._json = text.encode()
+        return self._json
+
+
+class BundleCache:
+    """Bundles by grade record index, for one ledger; safe to share between threads.
+
+    ``build`` defaults to ``build_bundle`` (looked up when called); ``clock`` to
+    ``time.monotonic``. ``max_age_s <= 0`` turns caching off: every request builds.
+    """
+
+    def __init__(
+        self,
+        max_age_s: float,
+        *,
+        max_entries: int = MAX_ENTRIES,
+        build: Builder | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("the cache must hold at least one bundle")
+        self.max_age_s = max_age_s
+        self.max_entries = max_entries
+        self._build = build
+        self._clock = clock
+        self._entries: OrderedDict[int, CachedBundle] = OrderedDict()
+        self._building: dict[int, Future[CachedBundle]] = {}
+        self._lock = threading.Lock()
+        #: Bundles built so far (for tests and benchmarks).
+        self.builds = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, ledger: Ledger, grade_index: int, session: Session | None = None) -> CachedBundle:
+        """The grade's bundle: cached while younger than ``max_age_s`` and showing the
+        grade's current status, else built now. ``session`` (optional) is used to read
+        that status; a missing grade raises ``NotFoundError`` as ``build_bundle`` does."""
+        revoked = _revocation(ledger, grade_index, session)
+        while True:
+            with self._lock:
+                entry = self._entries.get(grade_index)
+                if entry is not None and entry.revoked_index == revoked:
+                    self._entries.move_to_end(grade_index)
+                    if self._clock() - entry.built_at < self.max_age_s:
+                        return entry
+                    if grade_index in self._building:
+                        return entry  # another request rebuilds it; this one is still valid
+                pending = self._building.get(grade_index)
+                if pending is None:
+                    pending = self._building[grade_index] = Future()
+                    break
+            # Wait for the build under way; it may have begun before the status this
+            # request read (a revocation), so a bundle without it is not taken.
+            built = pending.result()
+            if built.revoked_index is not None or revoked is None:
+                return built
+        try:
+            built = self._make(ledger, grade_index)
+        except BaseException as error:
+            with self._lock:
+                del self._building[grade_index]
+            pending.set_exception(error)
+            raise
+        with self._lock:
+            del self._building[grade_index]
+            if self.max_age_s > 0:
+                self._entries[grade_index] = built
+                self._entries.move_to_end(grade_index)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+        pending.set_result(built)
+        return built
+
+    def _make(self, ledger: Ledger, grade_index: int) -> CachedBundle:
+        build = self._build or build_bundle
+        bundle = build(ledger, grade_index)
+        with self._lock:
+            self.builds += 1
+        return CachedBundle(bundle, self._clock())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _revocation(ledger: Ledger, grade_index: int, session: Session | None) -> int | None:
+    """The grade's revocation record index now (None: active, or no such grade)."""
+    if session is not None:
+        grade = GradingRepository(session).grade(grade_index)
+        return None if grade is None else grade.revoked_index
+    with read_session(ledger.engine) as own:
+        grade = GradingRepository(own).grade(grade_index)
+        return None if grade is None else grade.revoked_index
+
+
+_caches: WeakKeyDictionary[Ledger, BundleCache] = WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def attach_bundle_cache(
+    ledger: Ledger,
+    max_age_s: float,
+    *,
+    max_entries: int = MAX_ENTRIES,
+    clock: Callable[[], float] = time.monotonic,
+) -> BundleCache:
+    """Give ``ledger`` a new bundle cache (``create_app`` does, from the settings); the
+    REST route and the GraphQL field of every app serving ``ledger`` then use it."""
+    cache = BundleCache(max_age_s, max_entries=max_entries, clock=clock)
+    with _caches_lock:
+        _caches[ledger] = cache
+    return cache
+
+
+def bundle_cache(ledger: Ledger) -> BundleCache:
+    """The cache attached to ``ledger``; one with the default age if none was."""
+    with _caches_lock:
+        cache = _caches.get(ledger)
+        if cache is None:
+            cache = _caches[ledger] = BundleCache(DEFAULT_MAX_AGE_S)
+        return cache
+
+
+def cached_bundle(ledger: Ledger, grade_index: int, session: Session | None = None) -> CachedBundle:
+    """The grade's bundle through ``ledger``'s cache (see ``BundleCache.get``). The
+    document is shared: read it, never change it."""
+    return bundle_cache(ledger).get(ledger, grade_index, session)
