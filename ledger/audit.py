@@ -13,8 +13,13 @@ Then every stored disclosure (the opened confidential values, kept beside the re
 must hash to a digest its record signed: an operator who edited a disclosure in the
 database would serve buyers values the smelter never committed to.
 
-Signature checks dominate the cost, so chunks of records are checked in worker
-processes while the parent streams rows and folds the Merkle tree.
+Signature checks dominate the cost, so the log is cut into chunks of ``CHUNK`` records
+(a power of two) checked in worker processes. A worker reads its own chunk from the
+database by index range and sends back only what the checks across chunks need: the
+first ``prev``, the last leaf hash, the chunk's complete subtrees (one hash for a whole
+chunk) and, for each stored checkpoint inside the chunk, the hash of the chunk's leaves
+up to it. The parent neither reads nor pickles rows: it links the chunks in index order,
+folds one subtree per chunk into the tree and compares the checkpoints' roots.
 """
 
 from __future__ import annotations
@@ -22,14 +27,16 @@ from __future__ import annotations
 import json
 import os
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
+from sqlalchemy.engine import URL
 
 from ledger import merkle
 from ledger.canonical import canonical_value
@@ -40,7 +47,7 @@ from ledger.errors import LedgerError
 from ledger.participants import KEY_KINDS, KeyHistory
 from ledger.records import GENESIS_PREV, Record, statement_slice
 from ledger.statements import decode_signature
-from ledger.storage.db import read_session
+from ledger.storage.db import make_engine, read_session
 from ledger.storage.disclosures import DisclosureRepository
 from ledger.storage.repository import Repository
 
@@ -68,33 +75,71 @@ class AuditReport:
         return self.problem is None
 
 
+#: Records per worker task. A power of two, so that every chunk but the last is one
+#: complete subtree and a checkpoint inside a chunk folds in as one hash
+#: (``merkle.Frontier.root_followed_by``).
+CHUNK = 2048
+
+
 @dataclass(frozen=True)
 class ChunkResult:
+    """What the parent needs of the chunk of records from ``start``: the checks that
+    cross chunks (``prev``, the tree) and the first problem inside it, if any."""
+
     start: int
-    leaf_hashes: list[bytes]
+    #: Records from ``start`` that passed every check within the chunk.
+    checked: int
+    #: ``prev`` of the chunk's first record ("" when it did not pass).
     first_prev: str
+    #: Leaf hash of the last record that passed.
+    last_hash: bytes
+    #: ``(level, hash)`` of the complete subtrees of the records that passed, largest first.
+    nodes: tuple[tuple[int, bytes], ...]
+    #: ``(size, MTH of leaves [start, size))`` for each stored checkpoint size in the chunk.
+    roots: tuple[tuple[int, bytes], ...]
     problem: Problem | None
 
 
 _public_keys: dict[str, Ed25519PublicKey] = {}
 _history = KeyHistory()
+_engine: Engine | None = None
 
 
-def _init_worker(history: KeyHistory) -> None:
-    """Give a worker the key history: which key could sign at which index."""
-    global _history
+def _init_worker(history: KeyHistory, database_url: str | None = None) -> None:
+    """Give a worker the key history (which key could sign at which index) and, in a
+    worker process, an engine of its own to read its chunks with."""
+    global _history, _engine
     _history = history
     _public_keys.clear()
     _public_keys.update(
         {k: Ed25519PublicKey.from_public_bytes(s.public_key) for k, s in history.keys.items()}
     )
+    if database_url is not None:
+        _engine = make_engine(database_url)
 
 
-def check_chunk(start: int, rows: list[tuple[int, bytes, bytes]]) -> ChunkResult:
-    """Check records that are self-contained (everything but cross-chunk links)."""
+def check_range(start: int, stop: int, sizes: tuple[int, ...]) -> ChunkResult:
+    """In a worker process: read records ``[start, stop)`` and check them."""
+    assert _engine is not None, "the worker was not initialised with a database"
+    with read_session(_engine) as session:
+        rows = _rows(Repository(session), start, stop)
+    return check_chunk(start, stop, rows, sizes)
+
+
+def _rows(repo: Repository, start: int, stop: int) -> list[tuple]:
+    return [row for chunk in repo.stream_records(start, stop) for row in chunk]
+
+
+def check_chunk(
+    start: int, stop: int, rows: list[tuple[int, bytes, bytes]], sizes: tuple[int, ...] = ()
+) -> ChunkResult:
+    """Check records ``[start, stop)`` given their stored rows in index order: everything
+    but the links to earlier chunks. ``sizes`` are the stored checkpoint sizes in
+    ``(start, stop]``; the result carries the hash of the leaves up to each of them."""
     hashes: list[bytes] = []
     first_prev = ""
     prev: str | None = None
+    problem: Problem | None = None
     for position, (idx, leaf, stored_hash) in enumerate(rows):
         expected = start + position
         digest = merkle.leaf_hash(leaf)
@@ -104,12 +149,26 @@ def check_chunk(start: int, rows: list[tuple[int, bytes, bytes]]) -> ChunkResult
         if reason is None:
             reason = _check_signature(record, leaf)
         if reason is not None:
-            return ChunkResult(start, hashes, first_prev, Problem(expected, reason))
+            problem = Problem(expected, reason)
+            break
         if position == 0:
             first_prev = record["prev"]
         hashes.append(digest)
         prev = digest.hex()
-    return ChunkResult(start, hashes, first_prev, None)
+    else:
+        if start + len(rows) < stop:
+            problem = Problem(start + len(rows), "record is missing")
+    subtree = merkle.Frontier.empty()
+    roots = []
+    for size in sizes:
+        if size - start > len(hashes):
+            break
+        subtree.absorb(hashes[subtree.size : size - start])
+        roots.append((size, subtree.root()))
+    subtree.absorb(hashes[subtree.size :])
+    nodes = tuple((level, digest) for (level, _), digest in subtree.nodes)
+    last = hashes[-1] if hashes else b""
+    return ChunkResult(start, len(hashes), first_prev, last, nodes, tuple(roots), problem)
 
 
 def _key_problem(signer: str, index: int) -> str | None:
@@ -119,6 +178,29 @@ def _key_problem(signer: str, index: int) -> str | None:
     return None if problem is None else f"{problem} (key {signer})"
 
 
+class _InexactNumberError(Exception):
+    """A number the C JSON encoder would not write as RFC 8785 does (a float, NaN)."""
+
+
+def _inexact(_text: str) -> Any:
+    raise _InexactNumberError
+
+
+#: Built once: ``json.loads`` with hooks builds a decoder per call, a tenth of the
+#: audit's own cost per record beside the signature check.
+_DECODER = json.JSONDecoder(parse_float=_inexact, parse_constant=_inexact)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _canonical_record(leaf: bytes) -> Any | None:
+    """``canonical_value(leaf)``, with its fast path (the C decoder and encoder) first."""
+    try:
+        value = _DECODER.decode(leaf.decode())
+    except (_InexactNumberError, ValueError):  # bad UTF-8 and bad JSON are ValueErrors
+        return canonical_value(leaf)
+    return value if _ENCODER.encode(value).encode() == leaf else canonical_value(leaf)
+
+
 def _check_record(
     expected: int, idx: int, leaf: bytes, stored: bytes, digest: bytes, prev: str | None
 ) -> tuple[str | None, dict[str, Any]]:
@@ -126,7 +208,7 @@ def _check_record(
         return f"record is missing (next stored index is {idx})", {}
     if stored != digest:
         return "stored leaf hash does not match the record bytes", {}
-    record = canonical_value(leaf)
+    record = _canonical_record(leaf)
     if not isinstance(record, dict):
         return "record bytes are not canonical JSON (RFC 8785)", {}
     if record.get("index") != expected:
@@ -176,10 +258,7 @@ class Auditor:
                 return AuditReport(0, latest.size, Problem(latest.size - 1, f"checkpoint: {error}"))
             history = self._key_history(repo)
             stored_roots = repo.checkpoint_roots()
-            chunks = repo.stream_records(0, checkpoint.size)
-            report = self._check_all(
-                chunks, history, checkpoint.size, checkpoint.root, stored_roots
-            )
+            report = self._check_all(repo, history, checkpoint.size, checkpoint.root, stored_roots)
             if report.ok:
                 problem = check_disclosures(repo, DisclosureRepository(session))
                 if problem is not None:
@@ -198,7 +277,7 @@ class Auditor:
 
     def _check_all(
         self,
-        chunks: Iterator[list[tuple]],
+        repo: Repository,
         history: KeyHistory,
         size: int,
         root: bytes,
@@ -207,13 +286,13 @@ class Auditor:
         frontier = merkle.Frontier.empty()
         last_hash = GENESIS_PREV
         sizes = sorted(stored_roots)
-        with _executor(self.workers, size, history) as executor:
-            for result in _results(executor, chunks):
+        with _Checker(self.workers, size, history, repo) as checker:
+            for result in checker.results(_chunks(size, sizes)):
                 problem = _link(result, last_hash, frontier, stored_roots, sizes)
                 if problem:
                     return AuditReport(frontier.size, size, problem)
-                if result.leaf_hashes:
-                    last_hash = result.leaf_hashes[-1].hex()
+                if result.checked:
+                    last_hash = result.last_hash.hex()
                 self.on_progress(frontier.size)
         if frontier.size < size:
             return AuditReport(frontier.size, size, Problem(frontier.size, "record is missing"))
@@ -252,6 +331,14 @@ def _disclosure_problem(record: Record | None, text: str) -> str | None:
     return None
 
 
+def _chunks(size: int, sizes: list[int]) -> Iterator[tuple[int, int, tuple[int, ...]]]:
+    """``(start, stop, stored checkpoint sizes in (start, stop])`` of each chunk, in order."""
+    for start in range(0, size, CHUNK):
+        stop = min(start + CHUNK, size)
+        inside = sizes[bisect_right(sizes, start) : bisect_right(sizes, stop)]
+        yield start, stop, tuple(inside)
+
+
 def _link(
     result: ChunkResult,
     last_hash: str,
@@ -259,67 +346,67 @@ def _link(
     stored_roots: dict[int, bytes],
     sizes: list[int],
 ) -> Problem | None:
-    """Checks that need the records before this chunk, in index order.
-
-    ``sizes`` are the stored checkpoints' sizes, sorted: the tree is folded up to
-    each of them in turn so every stored root is compared with the recomputed one.
-    """
-    if result.leaf_hashes and result.first_prev != last_hash:
+    """Checks that need the records before this chunk, in index order: the first
+    ``prev``, then the root at each stored checkpoint inside the chunk (the tree so far
+    followed by the chunk's leaves up to it), then the chunk joins the tree."""
+    if result.checked and result.first_prev != last_hash:
         return Problem(result.start, "prev is not the leaf hash of the previous record")
-    start, hashes = result.start, result.leaf_hashes
-    low, high = bisect_right(sizes, start), bisect_right(sizes, start + len(hashes))
-    for position in range(low, high):
-        size = sizes[position]
-        frontier.absorb(hashes[frontier.size - start : size - start])
-        if stored_roots[size] != frontier.root():
+    for size, tail in result.roots:
+        if stored_roots[size] != frontier.root_followed_by(tail):
+            position = bisect_right(sizes, size) - 1
             first = sizes[position - 1] if position else 0
             return Problem(
                 first,
                 f"checkpoint at size {size} has a different root: "
                 f"a record in [{first}, {size}) changed after it was signed",
             )
-    frontier.absorb(hashes[frontier.size - start :])
+    for level, digest in result.nodes:
+        frontier.append_subtree(level, digest)
     return result.problem
 
 
-class _InlineExecutor:
-    def __init__(self, history: KeyHistory) -> None:
-        _init_worker(history)
+class _Checker:
+    """Checks chunks in worker processes (each reading its own records), or in this
+    process through the audit's own session when the log is small, there is one
+    worker, or the database is in memory (a worker could not open it)."""
 
-    def __enter__(self) -> _InlineExecutor:
+    def __init__(self, workers: int, size: int, history: KeyHistory, repo: Repository) -> None:
+        self.repo = repo
+        self.workers = workers
+        url = repo.session.get_bind().url
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 1 and size >= PARALLEL_THRESHOLD and not _in_memory(url):
+            database_url = url.render_as_string(hide_password=False)
+            self.pool = ProcessPoolExecutor(
+                workers, initializer=_init_worker, initargs=(history, database_url)
+            )
+        else:
+            _init_worker(history)
+
+    def __enter__(self) -> _Checker:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        return None
+        if self.pool is not None:  # after a problem, chunks not yet started are dropped
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def results(self, chunks: Iterator[tuple[int, int, tuple[int, ...]]]) -> Iterator:
+        """Chunk results in index order, with a bounded number of chunks in flight."""
+        if self.pool is None:
+            for start, stop, sizes in chunks:
+                yield check_chunk(start, stop, _rows(self.repo, start, stop), sizes)
+            return
+        in_flight: deque[Future[ChunkResult]] = deque()
+        for start, stop, sizes in chunks:
+            in_flight.append(self.pool.submit(check_range, start, stop, sizes))
+            if len(in_flight) > 3 * self.workers:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
 
 
-def _executor(workers: int, size: int, history: KeyHistory) -> Executor | _InlineExecutor:
-    if workers <= 1 or size < PARALLEL_THRESHOLD:
-        return _InlineExecutor(history)
-    return ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(history,))
-
-
-def _results(executor: Executor | _InlineExecutor, chunks: Iterator[list[tuple]]) -> Iterator:
-    """Chunk results in index order, with a bounded number of chunks in flight.
-
-    Each chunk is numbered by where it should start, not by its first stored index,
-    so a deleted record is reported at the index that is missing.
-    """
-    numbered = _numbered(chunks)
-    if isinstance(executor, _InlineExecutor):
-        yield from (check_chunk(start, rows) for start, rows in numbered)
-        return
-    in_flight: list[Future[ChunkResult]] = []
-    for start, rows in numbered:
-        in_flight.append(executor.submit(check_chunk, start, rows))
-        if len(in_flight) > 2 * (getattr(executor, "_max_workers", 2)):
-            yield in_flight.pop(0).result()
-    for future in in_flight:
-        yield future.result()
-
-
-def _numbered(chunks: Iterator[list[tuple]]) -> Iterator[tuple[int, list[tuple]]]:
-    expected = 0
-    for rows in chunks:
-        yield expected, rows
-        expected += len(rows)
+def _in_memory(url: URL) -> bool:
+    database = url.database or ""
+    return url.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or url.query.get("mode") == "memory"
+    )

@@ -322,11 +322,44 @@ class Frontier:
             size += 1
         self._size = size
 
+    def append_subtree(self, level: int, digest: bytes) -> None:
+        """Append the ``2**level`` leaves of a complete subtree, given only its hash.
+
+        The tree's size must be a multiple of ``2**level`` (the subtree is aligned), as
+        it is when another frontier's nodes are appended in order, largest first, onto a
+        tree whose size is a multiple of ``2**k`` and the other frontier holds at most
+        ``2**k`` leaves: the audit folds chunks of leaves checked elsewhere this way.
+        """
+        if level < 0 or self._size % (1 << level):
+            raise ValueError(f"a subtree of level {level} is not aligned at size {self._size}")
+        node: tuple[NodeId, bytes] = (
+            (level, self._size >> level),
+            _require_hash(digest, "subtree hash"),
+        )
+        while self._nodes and self._nodes[-1][0][0] == node[0][0]:
+            (lower, index), left = self._nodes.pop()
+            node = ((lower + 1, index >> 1), node_hash(left, node[1]))
+        self._nodes.append(node)
+        self._size += 1 << level
+
     def root(self) -> bytes:
         """MTH of the current tree (EMPTY_ROOT when there are no leaves)."""
         if not self._nodes:
             return EMPTY_ROOT
         return _fold([h for _, h in self._nodes])
+
+    def root_followed_by(self, tail_root: bytes) -> bytes:
+        """MTH of this tree followed by leaves whose own MTH is ``tail_root``.
+
+        Valid when those leaves are no more than the smallest complete subtree of this
+        tree holds (any number when it is empty): RFC 9162 then splits the longer tree at
+        this tree's subtrees before it reaches the tail, so the tail folds in as one
+        part. The audit checks a stored checkpoint inside a chunk of ``2**k`` leaves,
+        appended at a multiple of ``2**k``, this way: the chunk's worker sends only the
+        MTH of the chunk's leaves up to the checkpoint.
+        """
+        _require_hash(tail_root, "tail root")
+        return _fold([*(h for _, h in self._nodes), bytes(tail_root)])
 
 
 # --- in-memory store ------------------------------------------------------------------

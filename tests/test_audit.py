@@ -308,8 +308,10 @@ def test_a_pinned_verifier_key_string_is_honoured(ledger_env: LedgerEnv) -> None
 def test_the_parallel_audit_finds_tampering_at_the_right_index(
     sqlite_env: LedgerEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Workers check chunks; links across chunk boundaries are checked in the parent."""
+    """Workers check chunks (reading them in pages); links across chunk boundaries are
+    checked in the parent."""
     monkeypatch.setattr(ledger.audit, "PARALLEL_THRESHOLD", 10)
+    monkeypatch.setattr(ledger.audit, "CHUNK", 64)
     monkeypatch.setattr(ledger.storage.repository, "STREAM_CHUNK", 50)
     smelter = sqlite_env.register("yunnan-hydro", "smelter")
     for start in range(0, 300, 60):
@@ -320,10 +322,10 @@ def test_the_parallel_audit_finds_tampering_at_the_right_index(
     assert report.ok, report.problem
     assert report.records == 302
 
-    rewrite(sqlite_env, 149, backdate, rehash=True)  # last record of the third chunk
+    rewrite(sqlite_env, 127, backdate, rehash=True)  # last record of the second chunk
     report = audit(sqlite_env, workers=2)
     assert report.problem is not None
-    assert report.problem.index == 150
+    assert report.problem.index == 128
     assert "prev is not the leaf hash" in report.problem.reason
 
     leaf, _ = stored(sqlite_env, 233)
@@ -349,6 +351,7 @@ def test_the_parallel_audit_reports_a_bad_signature_deep_in_the_log(
     sqlite_env: LedgerEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ledger.audit, "PARALLEL_THRESHOLD", 10)
+    monkeypatch.setattr(ledger.audit, "CHUNK", 32)
     monkeypatch.setattr(ledger.storage.repository, "STREAM_CHUNK", 40)
     smelter = sqlite_env.register("yunnan-hydro", "smelter")
     sqlite_env.ledger.append_many([attestation(smelter, i) for i in range(298)])
