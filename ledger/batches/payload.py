@@ -20,10 +20,10 @@ from typing import Any, Final
 from jsonschema.protocols import Validator
 
 from ledger.batches.resources import load_json
-from ledger.batches.schema_check import check_against_schema, reject_floats
+from ledger.batches.schema_check import check_payload
 from ledger.batches.serials import SerialRange, legacy_range, serial_range, single_serial
 from ledger.errors import InvalidError, MalformedError
-from ledger.json_schema import make_validator
+from ledger.json_schema import make_validator, validate
 
 SCHEMA_PATH: Final = "batch/batch.register.schema.json"
 LEGACY_SCHEMA_PATH: Final = "batch/batch.register.v1.schema.json"
@@ -295,7 +295,7 @@ class BatchRules:
 def load_batch_rules() -> BatchRules:
     """The limits in force; validated against their own schema on first use."""
     data = load_json(RULES_PATH)
-    make_validator(load_json("batch/rules.schema.json")).validate(data)
+    validate(make_validator(load_json("batch/rules.schema.json")), data)
     schemes = load_json(POLICIES_PATH)["schemes"]
     return BatchRules(
         version=data["version"],
@@ -342,8 +342,7 @@ def parse_registration(
     """
     if not isinstance(payload, Mapping):
         raise MalformedError("payload must be a JSON object", field="payload")
-    reject_floats(payload)
-    check_against_schema(payload, payload_validator(legacy))
+    check_payload(payload, payload_validator(legacy))
     registration = _build(payload, legacy)
     if rules:
         limits = load_batch_rules()

@@ -15,13 +15,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 from ledger.batches.certificates import CertificateClaim, certificate_claims, check_claims
 from ledger.batches.derived import DerivedValues, LotKey, derive, metal_values
 from ledger.batches.payload import BatchRegistration, LotValues, parse_registration
 from ledger.batches.policies import check_registry_policies
-from ledger.custody.lots import add_root_lot, held_lot, lot_values, require_available
+from ledger.custody.lots import (
+    add_batch_with_root_lot,
+    held_lot,
+    lot_values,
+    require_available,
+    taken_id_error,
+)
 from ledger.custody.payloads import LotRef
 from ledger.errors import ConflictError, ForbiddenError
 from ledger.footprint import (
@@ -36,7 +42,7 @@ from ledger.kinds import AppendContext, Author, KindRegistry, StatementKind, req
 from ledger.statements import Statement
 from ledger.storage.batches import BatchRepository, SqlClaimBook
 from ledger.storage.custody import CustodyRepository
-from ledger.storage.tables import BatchRow, LotRow
+from ledger.storage.tables import LotRow
 
 KIND: Final = "batch.register"
 PPM: Final = Decimal(1_000_000)
@@ -53,6 +59,10 @@ class CheckedBatch:
     inputs: dict[LotKey, tuple[LotRow, LotValues]]
     metal: LotValues
     factor_table_version: str
+    #: The smelter's region, and whether check found the batch id free as a lot id (both
+    #: read with the batch's own existence, in one query); None: apply looks them up.
+    region: str | None = None
+    lot_id_free: bool | None = None
 
 
 class RegisterBatch(StatementKind):
@@ -69,17 +79,17 @@ class RegisterBatch(StatementKind):
                 f"a smelter registers only its own batches; signer is {author.participant_id}",
                 field="payload.smelter_id",
             )
-        batches = BatchRepository(ctx.repo.session)
-        if batches.exists(reg.smelter_id, reg.batch_id):
+        state = BatchRepository(ctx.repo.session).registration_state(reg.smelter_id, reg.batch_id)
+        if state.batch_exists:
             raise ConflictError(
                 f"batch {reg.smelter_id}/{reg.batch_id} is already registered",
                 field="payload.batch_id",
             )
         inputs = _named_lots(ctx, reg, author)
-        participant = ctx.repo.participant(author.participant_id)
-        check_registry_policies(reg, participant.country if participant else "")
+        check_registry_policies(reg, state.country or "")
         claims = certificate_claims(reg)
-        check_claims(claims, SqlClaimBook(ctx.repo.session))
+        if claims:
+            check_claims(claims, SqlClaimBook(ctx.repo.session))
         lots = {key: values for key, (_, values) in inputs.items()}
         tables = load_factor_tables()
         computed = compute_footprint(reg, tables, lots=lots)
@@ -90,23 +100,48 @@ class RegisterBatch(StatementKind):
         derived = derive(reg, lots)
         primary_kwh = tables.value("upstream", "purchased_primary_kwh_per_kg")
         metal = metal_values(reg, derived, lots, primary_kwh)
-        return CheckedBatch(reg, derived, computed, check, claims, inputs, metal, tables.version)
+        if state.lot_exists:  # refused after every check above, where applying refused it
+            raise taken_id_error(reg.smelter_id, reg.batch_id, "payload.batch_id")
+        return CheckedBatch(
+            reg,
+            derived,
+            computed,
+            check,
+            claims,
+            inputs,
+            metal,
+            tables.version,
+            region=state.region,
+            lot_id_free=not state.lot_exists,
+        )
 
     def apply(
         self, ctx: AppendContext, statement: Statement, author: Author, checked: CheckedBatch
     ) -> None:
-        participant = ctx.repo.participant(author.participant_id)
-        batches = BatchRepository(ctx.repo.session)
-        row = batch_row(checked, ctx.index, participant.region, ctx.integrated_at)
-        batches.add(row)
+        region = checked.region
+        if region is None:
+            participant = ctx.repo.participant(author.participant_id)
+            assert participant is not None
+            region = participant.region
+        derived = _derived_column(checked)
+        values = batch_values(checked, ctx.index, region, ctx.integrated_at, derived)
         reg = checked.registration
-        batches.add_claims(checked.claims, reg.smelter_id, reg.batch_id, ctx.index)
         consumed = [
             (lot, ref.mass_kg)
             for ref in reg.metal_inputs.purchased_primary_batches
             for lot, _ in [checked.inputs[(ref.smelter_id, ref.batch_id)]]
         ]
-        add_root_lot(ctx.repo.session, row, checked.metal, consumed)
+        add_batch_with_root_lot(
+            ctx.repo.session,
+            values,
+            derived,
+            checked.metal,
+            consumed,
+            id_checked=checked.lot_id_free is True,
+        )
+        BatchRepository(ctx.repo.session).add_claims(
+            checked.claims, reg.smelter_id, reg.batch_id, ctx.index
+        )
 
 
 def footprint_tolerance(kinds: KindRegistry) -> Decimal:
@@ -131,8 +166,9 @@ def _named_lots(
     return found
 
 
-def batch_row(checked: CheckedBatch, index: int, region: str, at: str) -> BatchRow:
-    reg, derived, computed = checked.registration, checked.derived, checked.footprint
+def _derived_column(checked: CheckedBatch) -> dict[str, Any]:
+    """The derived values a batch stores (its ``derived`` column, as a dict)."""
+    reg, derived = checked.registration, checked.derived
     values = derived.to_dict()
     if derived.own_electrolysis_share is not None:  # what method-2 facts are computed with
         values |= {
@@ -157,29 +193,43 @@ def batch_row(checked: CheckedBatch, index: int, region: str, at: str) -> BatchR
             }
             for (ns, batch_id), (_, lot) in checked.inputs.items()
         ]
-    return BatchRow(
-        smelter_id=reg.smelter_id,
-        batch_id=reg.batch_id,
-        record_index=index,
-        product_form=reg.product_form,
-        alloy=reg.alloy,
-        route=reg.route,
-        mass_kg=reg.mass_kg,
-        period_start=reg.production_period.start.isoformat(),
-        period_end=reg.production_period.end.isoformat(),
-        site=reg.site,
-        region=region,
-        declared_kg_co2e_per_t=reg.declared_footprint.kg_co2e_per_t,
-        declared_boundary=reg.declared_footprint.boundary,
-        computed_kg_co2e_per_t=computed.total_kg_co2e_per_t if computed else None,
-        computed_scope1_2_kg_co2e_per_t=computed.scope1_2_kg_co2e_per_t if computed else None,
-        footprint_check=checked.footprint_check,
-        renewable_share_ppm=_ppm(derived.renewable_share),
-        recycled_total_ppm=_ppm(derived.recycled_content_total),
-        derived=json.dumps(values),
-        footprint=json.dumps(computed.to_dict()) if computed else None,
-        registered_at=at,
-    )
+    return values
+
+
+def batch_values(
+    checked: CheckedBatch,
+    index: int,
+    region: str,
+    at: str,
+    derived: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every column of the batch's ``batches`` row. ``derived``: ``_derived_column`` of
+    ``checked``, when the caller has it already."""
+    reg, computed = checked.registration, checked.footprint
+    values = _derived_column(checked) if derived is None else derived
+    return {
+        "smelter_id": reg.smelter_id,
+        "batch_id": reg.batch_id,
+        "record_index": index,
+        "product_form": reg.product_form,
+        "alloy": reg.alloy,
+        "route": reg.route,
+        "mass_kg": reg.mass_kg,
+        "period_start": reg.production_period.start.isoformat(),
+        "period_end": reg.production_period.end.isoformat(),
+        "site": reg.site,
+        "region": region,
+        "declared_kg_co2e_per_t": reg.declared_footprint.kg_co2e_per_t,
+        "declared_boundary": reg.declared_footprint.boundary,
+        "computed_kg_co2e_per_t": computed.total_kg_co2e_per_t if computed else None,
+        "computed_scope1_2_kg_co2e_per_t": computed.scope1_2_kg_co2e_per_t if computed else None,
+        "footprint_check": checked.footprint_check,
+        "renewable_share_ppm": _ppm(checked.derived.renewable_share),
+        "recycled_total_ppm": _ppm(checked.derived.recycled_content_total),
+        "derived": json.dumps(values),
+        "footprint": json.dumps(computed.to_dict()) if computed else None,
+        "registered_at": at,
+    }
 
 
 def _ppm(share: Decimal | None) -> int:

@@ -18,6 +18,7 @@ from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 
 from ledger.errors import InvalidError, LedgerError, MalformedError
+from ledger.json_schema import accepts, is_plain_json
 
 _RANGE_KEYWORDS = frozenset({"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"})
 _WEAK_KEYWORDS = frozenset({"anyOf", "oneOf", "not"})
@@ -46,6 +47,12 @@ def reject_floats(value: Any, path: str = "payload") -> None:
     ``Decimal`` is refused too: it is what a JSON parser with ``parse_float=Decimal`` makes
     of a float literal.
     """
+    if not is_plain_json(value):
+        _refuse_floats(value, path)
+
+
+def _refuse_floats(value: Any, path: str) -> None:
+    """``reject_floats`` naming the field: the walk for values that are not plain JSON."""
     if value is None or isinstance(value, bool | int | str):
         return
     if isinstance(value, float | Decimal):
@@ -56,16 +63,34 @@ def reject_floats(value: Any, path: str = "payload") -> None:
         )
     if isinstance(value, Mapping):
         for key, item in value.items():
-            reject_floats(item, field_path(path, [str(key)]))
+            _refuse_floats(item, field_path(path, [str(key)]))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            reject_floats(item, field_path(path, [index]))
+            _refuse_floats(item, field_path(path, [index]))
     else:
         raise MalformedError(f"{_leaf(path)} is not a JSON value", field=path)
 
 
 def check_against_schema(instance: Any, validator: Validator, root: str = "payload") -> None:
-    """Raise the ledger error for the most useful schema failure, if there is one."""
+    """Raise the ledger error for the most useful schema failure, if there is one.
+
+    A plain JSON instance the validator's compiled twin accepts is valid; any other goes
+    through jsonschema, which finds and names every failure (``ledger/json_schema.py``).
+    """
+    _check(instance, validator, root, is_plain_json(instance))
+
+
+def check_payload(payload: Any, validator: Validator, root: str = "payload") -> None:
+    """``reject_floats`` then ``check_against_schema``, walking a plain payload once."""
+    plain = is_plain_json(payload)
+    if not plain:
+        _refuse_floats(payload, root)
+    _check(payload, validator, root, plain)
+
+
+def _check(instance: Any, validator: Validator, root: str, plain: bool) -> None:
+    if plain and accepts(validator, instance):
+        return
     errors = list(validator.iter_errors(instance))
     if errors:
         raise to_ledger_error(pick_error(errors), root)

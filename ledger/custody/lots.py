@@ -9,7 +9,7 @@ other and the second sees what the first took: no kilogram is spent twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
@@ -21,8 +21,9 @@ from ledger.custody.derive import exact_text
 from ledger.custody.payloads import LotRef
 from ledger.errors import ConflictError, ForbiddenError, NotFoundError
 from ledger.kinds import Author
+from ledger.storage.batches import BatchRepository
 from ledger.storage.custody import CustodyRepository
-from ledger.storage.tables import BatchRow, LotRow
+from ledger.storage.tables import LotRow
 
 #: Origins of a lot: a registered batch, or the operation that created it.
 BATCH: Final = "batch"
@@ -35,65 +36,115 @@ REMELT: Final = "remelt"
 HOLDER_ROLES: Final = ("smelter", "manufacturer")
 
 
-def root_lot(batch: BatchRow, metal: LotValues) -> LotRow:
+def root_lot(
+    batch: Mapping[str, Any], derived: Mapping[str, Any], metal: LotValues
+) -> dict[str, Any]:
     """The lot a registered batch starts as: held by its smelter, all of it available.
 
-    Its footprint is the computed cradle-to-gate total (market-based) when the ledger could
-    compute one, else the declared value (``declared_scope1_2`` when it covers scope 1 and 2
-    only); its recycled shares are the batch's derived values, and ``metal`` states the
-    electricity behind its metal and the provenance of its primary metal.
+    ``batch`` is the batch's column values as they are stored (``batches``), ``derived``
+    its derived values (what its ``derived`` column holds): the lot is made from the values
+    at hand, not from the stored row. Its footprint is the computed cradle-to-gate total
+    (market-based) when the ledger could compute one, else the declared value
+    (``declared_scope1_2`` when it covers scope 1 and 2 only); its recycled shares are the
+    batch's derived values, and ``metal`` states the electricity behind its metal and the
+    provenance of its primary metal. Returns every column of ``LotRow`` but ``id``.
     """
-    derived = json.loads(batch.derived)
-    if batch.computed_kg_co2e_per_t is not None:
-        footprint, basis = batch.computed_kg_co2e_per_t, "computed"
+    if batch["computed_kg_co2e_per_t"] is not None:
+        footprint, basis = batch["computed_kg_co2e_per_t"], "computed"
     else:
-        footprint = batch.declared_kg_co2e_per_t
-        basis = "declared" if batch.declared_boundary == "cradle_to_gate" else "declared_scope1_2"
-    return LotRow(
-        ns=batch.smelter_id,
-        lot_id=batch.batch_id,
-        origin=BATCH,
-        created_index=batch.record_index,
-        holder_id=batch.smelter_id,
-        mass_kg=batch.mass_kg,
-        available_kg=batch.mass_kg,
-        product_form=batch.product_form,
-        footprint_kg_co2e_per_t=footprint,
-        footprint_basis=basis,
-        input_kg=batch.mass_kg,
-        recycled_pre_share=derived["recycled_content_pre_consumer"],
-        recycled_post_share=derived["recycled_content_post_consumer"],
-        renewable_share=exact_text(metal.renewable_share),
-        electricity_kwh_per_t=exact_text(metal.electricity_kwh_per_t),
-        primary_share=exact_text(metal.primary_share),
-        primary_green_share=exact_text(metal.primary_green_share),
-    )
+        footprint = batch["declared_kg_co2e_per_t"]
+        cradle_to_gate = batch["declared_boundary"] == "cradle_to_gate"
+        basis = "declared" if cradle_to_gate else "declared_scope1_2"
+    return {
+        "ns": batch["smelter_id"],
+        "lot_id": batch["batch_id"],
+        "origin": BATCH,
+        "created_index": batch["record_index"],
+        "holder_id": batch["smelter_id"],
+        "mass_kg": batch["mass_kg"],
+        "available_kg": batch["mass_kg"],
+        "pending_index": None,
+        "pending_to": None,
+        "product_form": batch["product_form"],
+        "footprint_kg_co2e_per_t": footprint,
+        "footprint_basis": basis,
+        "input_kg": batch["mass_kg"],
+        "external_pre_kg": 0,
+        "external_post_kg": 0,
+        "external_primary_kg": 0,
+        "recycled_pre_share": derived["recycled_content_pre_consumer"],
+        "recycled_post_share": derived["recycled_content_post_consumer"],
+        "renewable_share": exact_text(metal.renewable_share),
+        "electricity_kwh_per_t": exact_text(metal.electricity_kwh_per_t),
+        "primary_share": exact_text(metal.primary_share),
+        "primary_green_share": exact_text(metal.primary_green_share),
+        "derivation": None,
+    }
 
 
-def add_root_lot(
+def add_batch_with_root_lot(
     session: Session,
-    batch: BatchRow,
+    batch: Mapping[str, Any],
+    derived: Mapping[str, Any],
     metal: LotValues,
     consumed: Sequence[tuple[LotRow, int]] = (),
+    *,
+    id_checked: bool = False,
 ) -> None:
-    """Called by ``batch.register`` on append: the new batch becomes a lot, and the lots it
-    names as purchased primary metal give up the kilograms it used (as a transform)."""
+    """Called by ``batch.register`` on append: the new batch is stored and becomes a lot,
+    and the lots it names as purchased primary metal give up the kilograms it used (as a
+    transform).
+
+    ``batch`` (every column of the batch's row) and ``derived`` as for ``root_lot``: the
+    batch row, its lot and the lot's first event are written together, from the values at
+    hand. ``id_checked``: the caller has already refused an id some lot has
+    (``require_new_id``), so it is not asked again.
+    """
     custody = CustodyRepository(session)
-    require_new_id(custody, batch.smelter_id, batch.batch_id, "payload.batch_id")
-    index = batch.record_index
+    ns, lot_id = batch["smelter_id"], batch["batch_id"]
+    if not id_checked:
+        require_new_id(custody, ns, lot_id, "payload.batch_id")
+    index = batch["record_index"]
     for position, (parent, mass_kg) in enumerate(consumed):
         take(parent, mass_kg, f"payload.metal_inputs.purchased_primary_batches[{position}]")
     custody.save()
-    lot = custody.add_lot(root_lot(batch, metal))
-    made = {"operation": REMELT, "outputs": [ref_of(lot)]}
-    custody.add_edges([edge(parent, lot, mass, REMELT, index) for parent, mass in consumed])
-    custody.add_events(
-        [event(lot, index, "batch.register", "registered", batch.mass_kg)]
-        + [
-            event(parent, index, "batch.register", "consumed", mass, None, made)
+    registered = _event_row(None, index, "registered", batch["mass_kg"], None)
+    lot = BatchRepository(session).insert_with_root_lot(
+        batch, root_lot(batch, derived, metal), registered
+    )
+    if not consumed:
+        return
+    made = {"operation": REMELT, "outputs": [{"ns": ns, "batch_id": lot_id}]}
+    custody.add_edges(
+        [
+            {
+                "parent": parent.id,
+                "child": lot,
+                "mass_kg": mass,
+                "operation": REMELT,
+                "record_index": index,
+            }
             for parent, mass in consumed
         ]
     )
+    custody.add_events(
+        [_event_row(parent.id, index, "consumed", mass, made) for parent, mass in consumed]
+    )
+
+
+def _event_row(
+    lot: int | None, index: int, role: str, mass_kg: int, detail: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``event`` for a lot known by its id: what ``batch.register`` did to it."""
+    return {
+        "lot": lot,
+        "record_index": index,
+        "kind": "batch.register",
+        "role": role,
+        "mass_kg": mass_kg,
+        "counterpart": None,
+        "detail": json.dumps(detail) if detail else None,
+    }
 
 
 def lot_values(lot: LotRow | Row) -> LotValues:
@@ -148,9 +199,12 @@ def require_available(lot: LotRow, mass_kg: int, field: str) -> None:
 
 def require_new_id(custody: CustodyRepository, ns: str, lot_id: str, field: str) -> None:
     if custody.lot_exists(ns, lot_id):
-        raise ConflictError(
-            f"{ns}/{lot_id} is already a batch or lot; choose another id", field=field
-        )
+        raise taken_id_error(ns, lot_id, field)
+
+
+def taken_id_error(ns: str, lot_id: str, field: str) -> ConflictError:
+    """The refusal of a new lot (or batch) whose id a lot already has."""
+    return ConflictError(f"{ns}/{lot_id} is already a batch or lot; choose another id", field=field)
 
 
 def child_lot(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from ledger.disclosure.format import (
     ELLIPSIS,
@@ -123,6 +123,10 @@ def digests_in(value: Any) -> list[str]:
     return found
 
 
+#: Types of the JSON scalars: ``_Revealer.value`` returns them unchanged.
+_LEAVES: Final = frozenset({str, int, bool, float, type(None)})
+
+
 class _Revealer:
     def __init__(self, disclosures: Sequence[Disclosure], field: str) -> None:
         self.field = field
@@ -156,6 +160,13 @@ class _Revealer:
         return self.disclosures[position]
 
     def value(self, node: Any, shape: Shape, path: str) -> Any:
+        kind = type(node)
+        if kind is dict:
+            return self.object(node, shape, path)
+        if kind is list:
+            return self.array(node, shape, path)
+        if kind in _LEAVES:
+            return node
         if isinstance(node, Mapping):
             return self.object(node, shape, path)
         if isinstance(node, list):
@@ -164,6 +175,7 @@ class _Revealer:
 
     def object(self, node: Mapping[str, Any], shape: Shape, path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        members = shape.members
         for name, value in node.items():
             if name == SD:
                 continue
@@ -173,14 +185,17 @@ class _Revealer:
                     " member of an array item",
                     field=f"{path}.{name}",
                 )
-            spec = shape.members.get(name)
+            spec = members.get(name)
             if spec is not None and spec.confidential:
                 raise InvalidError(
                     f"{name} is confidential: sign its digest and send the value as a"
                     " disclosure, never in the statement",
                     field=f"{path}.{name}",
                 )
-            out[name] = self.value(value, spec.shape if spec else EMPTY, f"{path}.{name}")
+            if type(value) in _LEAVES:  # what ``value`` returns as is, without its path
+                out[name] = value
+            else:
+                out[name] = self.value(value, spec.shape if spec else EMPTY, f"{path}.{name}")
         if SD in node:
             self.open_members(node[SD], shape, out, path)
         return out
@@ -211,8 +226,11 @@ class _Revealer:
                     f"{name} is public: it stays in the signed statement, not behind a digest",
                     field=f"{path}.{name}",
                 )
-            inner = spec.shape if spec else EMPTY
-            out[name] = self.value(disclosure.value, inner, f"{path}.{name}")
+            opened = disclosure.value
+            if type(opened) in _LEAVES:
+                out[name] = opened
+            else:
+                out[name] = self.value(opened, spec.shape if spec else EMPTY, f"{path}.{name}")
 
     def array(self, node: list[Any], shape: Shape, path: str) -> list[Any]:
         spec = shape.items
@@ -220,6 +238,9 @@ class _Revealer:
         inner = spec.shape if spec else EMPTY
         out: list[Any] = []
         for position, entry in enumerate(node):
+            if not confidential and type(entry) in _LEAVES:  # public scalars stay as they are
+                out.append(entry)
+                continue
             here = f"{path}[{position}]"
             if not is_committed_item(entry):
                 if confidential:

@@ -627,4 +627,7 @@ def footprint_check(
 
 def _kg(value: Decimal) -> int:
     """Round half-even to whole kilograms: the only rounding in the computation."""
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+    return int(value.quantize(_WHOLE, rounding=ROUND_HALF_EVEN))
+
+
+_WHOLE: Final = Decimal(1)

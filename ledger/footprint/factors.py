@@ -12,13 +12,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
 from ledger.batches.resources import SCHEMAS_DIR, load_json
 from ledger.errors import NotFoundError
-from ledger.json_schema import make_validator
+from ledger.json_schema import make_validator, validate
 
 FACTORS_DIR: Final = "factors"
 SCHEMA_FILE: Final = "factors/factor-table.schema.json"
@@ -50,23 +50,47 @@ class YearlyFactor:
         return f"{self.value} kg/kWh ({self.source} {self.year})"
 
 
+_PICKED_KEPT: Final = 4096
+"""How many picked yearly factors a table remembers (regions x production years)."""
+
 USABLE: Final = frozenset({"confirmed", "corroborated", "derived", None})
 """Factor statuses the calculation uses; ``unconfirmed`` values are kept for the record only."""
 
 
 @dataclass(frozen=True)
 class FactorTables:
-    """One loaded, schema-valid factor table."""
+    """One loaded, schema-valid factor table.
+
+    ``data`` never changes once loaded, so the values read from it (decimals, the factor
+    picked for a year) are kept and handed out again: every registration reads the same
+    few dozen.
+    """
 
     version: str
     data: Mapping[str, Any]
+    _values: dict[tuple[str, ...], Decimal] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _picked: dict[tuple[str, str, int], YearlyFactor | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def value(self, *path: str) -> Decimal:
         """The decimal value of the factor at ``path``, e.g. ``value("anode", "ash_pct")``."""
-        node: Any = self.data
-        for name in path:
-            node = node[name]
-        return Decimal(node["value"])
+        found = self._values.get(path)
+        if found is None:
+            node: Any = self.data
+            for name in path:
+                node = node[name]
+            found = self._values[path] = Decimal(node["value"])
+        return found
+
+    def _keep(self, key: tuple[str, str, int], picked: YearlyFactor | None) -> YearlyFactor | None:
+        """Remember a factor picked for a year; regions and years come from payloads, so
+        only so many are kept."""
+        if len(self._picked) < _PICKED_KEPT:
+            self._picked[key] = picked
+        return picked
 
     def has(self, *path: str) -> bool:
         """Whether the table has an entry at ``path``."""
@@ -99,6 +123,12 @@ class FactorTables:
     def national(self, section: str, year: int) -> YearlyFactor | None:
         """A national factor by year from a top-level section (``residual_mix``,
         ``fossil_only``), or the national grid average for ``grid``."""
+        key = ("national", section, year)
+        if key in self._picked:
+            return self._picked[key]
+        return self._keep(key, self._national(section, year))
+
+    def _national(self, section: str, year: int) -> YearlyFactor | None:
         if section == "grid":
             return self.yearly(self.data["grid_electricity"]["CN"]["by_year"], "CN", year)
         if section not in self.data:
@@ -108,6 +138,12 @@ class FactorTables:
     def location_grid(self, region: str, year: int) -> YearlyFactor | None:
         """Location-based grid factor: the region's own usable value, else its regional
         grid's (``grid_region_aliases``), else the national average; None for an unknown id."""
+        key = ("location_grid", region, year)
+        if key in self._picked:
+            return self._picked[key]
+        return self._keep(key, self._location_grid(region, year))
+
+    def _location_grid(self, region: str, year: int) -> YearlyFactor | None:
         grids = self.data["grid_electricity"]
         aliases = self.data["grid_region_aliases"]
         if region not in grids and region not in aliases:
@@ -171,7 +207,7 @@ def load_factor_tables(version: str | None = None) -> FactorTables:
 @functools.cache
 def _load(version: str) -> FactorTables:
     data = load_json(f"{FACTORS_DIR}/{version}.json")
-    make_validator(load_json(SCHEMA_FILE)).validate(data)
+    validate(make_validator(load_json(SCHEMA_FILE)), data)
     if data["version"] != version:
         raise ValueError(f"factor table {version}.json says it is version {data['version']}")
     return FactorTables(version=version, data=data)

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
-from sqlalchemy import Integer, Row, Select, and_, cast, func, insert, literal, or_, select
+from sqlalchemy import Integer, Row, Select, and_, cast, func, literal, or_, select
 from sqlmodel import Session
 
 from ledger.storage.tables import (
@@ -25,6 +26,9 @@ from ledger.storage.tables import (
     LotRow,
     TransferRow,
 )
+
+_INSERT_EDGES: Final = LotEdgeRow.__table__.insert()
+_INSERT_EVENTS: Final = LotEventRow.__table__.insert()
 
 
 @dataclass(frozen=True)
@@ -82,12 +86,16 @@ class CustodyRepository:
 
     # -- edges and events -------------------------------------------------
     def add_edges(self, rows: Sequence[dict[str, object]]) -> None:
+        """Insert edges (Core rows; pending ORM changes are flushed first, as the ORM would)."""
         if rows:
-            self.session.execute(insert(LotEdgeRow), list(rows))
+            self.session.flush()
+            self.session.connection().execute(_INSERT_EDGES, list(rows))
 
     def add_events(self, rows: Sequence[dict[str, object]]) -> None:
+        """Insert events (Core rows; pending ORM changes are flushed first, as the ORM would)."""
         if rows:
-            self.session.execute(insert(LotEventRow), list(rows))
+            self.session.flush()
+            self.session.connection().execute(_INSERT_EVENTS, list(rows))
 
     def events_of(self, lot: int) -> list[LotEventRow]:
         query = (
