@@ -20,12 +20,31 @@ import uvicorn
 START_TIMEOUT_S = 30
 
 
+def tcp_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket that names ``IPPROTO_TCP``, so asyncio sets TCP_NODELAY on the
+    connections it accepts (module docstring)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def serve_workers(app_factory: str, host: str, port: int, workers: int) -> None:
+    """``uvicorn`` with ``workers`` processes sharing one listening socket (ours, so that
+    responses are not held by delayed ACKs); each process builds its app from the factory."""
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(app_factory, factory=True, host=host, port=port, workers=workers)
+    sock = tcp_socket(host, port)
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
+
+
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Run ``app`` under uvicorn until the block ends; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = tcp_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -174,7 +174,9 @@ def serve(
     os.environ["LEDGER_DATA_DIR"] = str(settings.data_dir)
     os.environ["LEDGER_DATABASE_URL"] = settings.resolved_database_url()
     if workers > 1:
-        uvicorn.run("api.app:frozen_app", factory=True, host=host, port=port, workers=workers)
+        from api.local_server import serve_workers
+
+        serve_workers("api.app:frozen_app", host, port, workers)
         return
     from api.app import frozen_app
 

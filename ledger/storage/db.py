@@ -13,6 +13,7 @@ Either way the caller gets ``ReadTimeoutError`` or a driver error ``is_timeout``
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -27,7 +28,17 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's busy timeout alone orders the writers
+    fcntl = None  # type: ignore[assignment]
+
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+#: PostgreSQL connections kept open per process: enough for the concurrent requests a
+#: server process serves (each read holds one briefly, the writer one), since a connection
+#: beyond the pool is opened and closed per use, a new backend process each time.
+POOL_SIZE = 32
+POOL_OVERFLOW = 16
 #: SQLite virtual-machine instructions between two looks at the clock (well under 1 ms).
 SQLITE_PROGRESS_STEPS = 10_000
 #: SQLSTATE query_canceled: what PostgreSQL answers when statement_timeout fires.
@@ -88,7 +99,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, parsed.database)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        engine = create_engine(
+            url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+        )
         event.listen(engine, "begin", _postgres_statement_timeout)
     event.listen(engine, "before_cursor_execute", _refuse_after_deadline)
     return engine
@@ -154,11 +167,30 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
 @contextmanager
 def write_session(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction holds SQLite's write lock from its first statement."""
-    with engine.connect() as connection:
+    """A session whose transaction holds SQLite's write lock from its first statement.
+
+    On SQLite, writers first queue on an advisory file lock beside the database
+    (``<database>-writer.lock``, ``flock``): the kernel wakes the next writer the moment
+    the last one is done, where SQLite's busy timeout would poll with growing sleeps and
+    leave some writers waiting far longer than others."""
+    with _sqlite_writer_turn(engine), engine.connect() as connection:
         connection = connection.execution_options(sqlite_begin="IMMEDIATE")
         with Session(bind=connection) as session, connection.begin():
             yield session
+
+
+@contextmanager
+def _sqlite_writer_turn(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or fcntl is None:
+        yield
+        return
+    fd = os.open(f"{database}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 @contextmanager
