@@ -3,11 +3,17 @@
 Every append is a transaction that takes the head lock, signs a checkpoint and commits
 (an fsync). Submitted one by one, concurrent statements queue on the lock and each pays
 for all of that. A ``GroupCommitter`` is the process's one writer: callers hand it
-statements and wait; its thread takes everything queued (waiting at most ``max_wait``
-after the first for more, up to ``max_statements``) and appends it with
+statements and wait; its thread takes everything queued (up to ``max_statements``) and
+appends it with
 ``Ledger.append_group``: one transaction, one checkpoint, each statement checked on its
 own in a savepoint. Each caller gets its own record, the size and the checkpoint of its
 group (which covers it), or its own refusal: a refused statement fails no other.
+
+Statements that arrive while a group commits are the next group, with no timer. After a
+group of more than one (callers are concurrent) the writer also waits up to ``max_wait``
+after the next group's first statement for more, so that a burst fills one transaction;
+after a group of one it does not wait, so a lone submitter pays no delay (PostgreSQL's
+``commit_delay`` applies only with ``commit_siblings`` active for the same reason).
 
 Bulk requests (``submit_many``) are atomic units and go through the same writer, alone,
 so on SQLite the process never has two writers contending for the file lock. Several
@@ -60,6 +66,7 @@ class GroupCommitter:
         self.max_statements = max_statements
         self._queue: queue.Queue[_Single | _Bulk | object] = queue.Queue()
         self._held: _Single | _Bulk | None = None  # taken from the queue, for the next group
+        self._last_group_size = 0
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._closed = False
         self._thread.start()
@@ -99,16 +106,19 @@ class GroupCommitter:
                 continue
             assert isinstance(first, _Single)
             group, closing = self._gather(first)
+            self._last_group_size = len(group)
             _settle_group(self.ledger, group)
             if closing:
                 return
 
     def _gather(self, first: _Single) -> tuple[list[_Single], bool]:
-        """``first`` and the singles queued behind it: all that are there at once, then
-        more until ``max_wait`` has passed since ``first`` was taken. A bulk ends the group
-        (it is held for the next turn), and so does closing."""
+        """``first`` and the singles queued behind it: all that are there at once, then,
+        when the last group had company, more until ``max_wait`` has passed since
+        ``first`` was taken. A bulk ends the group (it is held for the next turn), and so
+        does closing."""
         group = [first]
-        deadline = time.monotonic() + self.max_wait_s
+        wait = self.max_wait_s if self._last_group_size > 1 else 0.0
+        deadline = time.monotonic() + wait
         while len(group) < self.max_statements:
             try:
                 item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))

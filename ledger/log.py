@@ -89,6 +89,8 @@ class Ledger:
         self.max_clock_skew = max_clock_skew
         self.max_statement_age = max_statement_age
         self.max_bulk = max_bulk
+        #: The largest tree size this process has read (``_size_or_latest``).
+        self._size_seen = 0
 
     @property
     def origin(self) -> str:
@@ -339,10 +341,17 @@ class Ledger:
             hashes = merkle.consistency_proof(old, size, repo)
         return Proof(old, size, hashes)
 
-    @staticmethod
-    def _size_or_latest(repo: Repository, tree_size: int | None) -> int:
+    def _size_or_latest(self, repo: Repository, tree_size: int | None) -> int:
+        """``tree_size``, checked against the log's size, or the current size.
+
+        The log only grows, so a size at most one seen before is valid without reading the
+        head again: a proof for a given size (what buyers and the certificate cache ask
+        for) then costs only its node read."""
+        if tree_size is not None and 0 < tree_size <= self._size_seen:
+            return tree_size
         head = repo.head()
         current = head.size if head else 0
+        self._size_seen = max(self._size_seen, current)
         if tree_size is None:
             return current
         if not 0 < tree_size <= current:

@@ -1,16 +1,25 @@
-"""Benchmark the ledger core and print the figures as JSON.
+"""Benchmark the ledger and print the figures as JSON.
 
-    python scripts/bench.py                 # full run: up to 1,000,000 records on SQLite
-    python scripts/bench.py --quick         # 100,000 records, smaller samples
+    python scripts/bench.py                  # 10,000, 100,000 and 1,000,000 records
+    python scripts/bench.py --quick          # 10,000 and 100,000 records, shorter samples
     python scripts/bench.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-Measures, in one run and so on one machine state: raw Ed25519 verifies/s of
-`cryptography`; appends/s with one statement per transaction and in bulk (SQLite,
-and PostgreSQL when --pg-url is given); full-audit records/s and its ratio to raw
-verifies/s x the processes it used; inclusion-proof latency p50/p99 at each size; bulk
-`batch.register` appends/s at 10,000 records with confidential members committed (the
-ledger's form) against the same batches in plaintext (the pre-commitment form, as a
-reference), interleaved on one database.
+One ledger per database (SQLite, and PostgreSQL with --pg-url), loaded with the demo (for
+grades to fetch certificates of) and grown by bulk appends; at each size, in one run and
+so on one machine state, each figure beside its reference:
+
+* appends/s one statement per transaction and in bulks of 1,000 (reference: the same
+  figure at 10,000 records, and raw Ed25519 verifies/s);
+* bulk ``batch.register`` appends/s with confidential members committed against the same
+  batches in plaintext (the pre-commitment form), interleaved;
+* inclusion-proof latency in process;
+* over HTTP, against ``alu-ledger serve --workers 2`` with the load from a separate
+  process (``wrk`` for reads when installed, else httpx; see ``_httpload``): inclusion
+  proofs and certificate bundles from 1 and 16 clients, and 1 and 16 concurrent
+  submitters of ``document.attest`` statements (group commit), each beside
+  ``GET /v1/log-key`` from as many clients (the reference);
+* full-audit records/s and its ratio to raw verifies/s x the processes it used (SQLite,
+  at 100,000 records and above).
 """
 
 from __future__ import annotations
@@ -19,13 +28,19 @@ import argparse
 import json
 import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import _httpload
+import httpx
 from _benchkit import machine, scratch_postgres
 
 from ledger import keys, statements
@@ -33,7 +48,7 @@ from ledger.audit import Auditor
 from ledger.batches.registration import RegisterBatch
 from ledger.bootstrap import init_ledger
 from ledger.catalog import default_kinds
-from ledger.demo import demo_file
+from ledger.demo import demo_file, load_demo
 from ledger.disclosure.shapes import Shape
 from ledger.disclosure.sign import sign_statement
 from ledger.kinds import KindRegistry
@@ -63,22 +78,6 @@ def signed_batch(key: Any, start: int, count: int) -> list[statements.SignedStat
         statements.sign_new("document.attest", attestation_payload(i), key)
         for i in range(start, start + count)
     ]
-
-
-def new_ledger(database_url: str, data_dir: Path) -> tuple[Ledger, Any]:
-    result = init_ledger(Settings(data_dir=data_dir, database_url=database_url))
-    operator = keys.read_private_key(result.operator_key_path)
-    member = keys.generate()
-    payload = {
-        "participant_id": "bench-smelter",
-        "legal_name": "Bench Smelter",
-        "role": "smelter",
-        "country": "CN",
-        "region": "CN-YN",
-        "public_key": keys.public_key_b64(member),
-    }
-    result.ledger.append(statements.sign_new("participant.register", payload, operator))
-    return result.ledger, member
 
 
 def single_appends_per_second(ledger: Ledger, key: Any, count: int) -> float:
@@ -124,38 +123,6 @@ def audit_rate(ledger: Ledger, workers: int) -> float:
     return report.records / (time.perf_counter() - started)
 
 
-def sqlite_figures(
-    sizes: list[int], proof_samples: int, single: int, workers: int, raw: float
-) -> dict:
-    figures: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        ledger, key = new_ledger(f"sqlite:///{tmp}/bench.db", Path(tmp))
-        figures["append_single_per_s"] = round(single_appends_per_second(ledger, key, single))
-        bulk_rates = []
-        for size in sizes:
-            bulk_rates.append(grow(ledger, key, size))
-            at = figures.setdefault(f"at_{size}", {})
-            at["inclusion_proof_ms"] = proof_latency_ms(ledger, proof_samples)
-            if size == sizes[0]:
-                rate = audit_rate(ledger, workers)
-                at["verify_records_per_s"] = round(rate)
-                at["verify_ratio_to_raw_x_workers"] = round(rate / (raw * workers), 3)
-        figures["append_bulk_per_s"] = round(statistics.mean(bulk_rates))
-        ledger.engine.dispose()
-    return figures
-
-
-def postgres_figures(pg_url: str, records: int, single: int) -> dict:
-    with scratch_postgres(pg_url) as url, tempfile.TemporaryDirectory() as tmp:
-        ledger, key = new_ledger(url, Path(tmp))
-        figures = {
-            "append_single_per_s": round(single_appends_per_second(ledger, key, single)),
-            "append_bulk_per_s": round(grow(ledger, key, records)),
-        }
-        ledger.engine.dispose()
-    return figures
-
-
 class PlaintextBatch(RegisterBatch):
     """``batch.register`` without commitments: the reference the committed form is timed
     against. No ledger runs this; it exists only to measure what commitments cost."""
@@ -190,49 +157,194 @@ def batch_payloads(smelter_id: str, prefix: str, count: int) -> list[dict[str, A
     return payloads
 
 
-def batch_register_figures(database_url: str, data_dir: Path, rounds: int, bulk: int) -> dict:
-    """Bulk ``batch.register`` appends/s at 10,000 records, committed vs plaintext."""
-    ledger, key = new_ledger(database_url, data_dir)
-    grow(ledger, key, 10_000)
+def batch_register_figures(ledger: Ledger, key: Any, tag: str, rounds: int, bulk: int) -> dict:
+    """Bulk ``batch.register`` appends/s, committed vs plaintext, interleaved."""
     twin = plaintext_twin(ledger)
     rates: dict[str, list[float]] = {"committed": [], "plaintext": []}
     for n in range(rounds):
         for mode, target in (("committed", ledger), ("plaintext", twin)):
-            payloads = batch_payloads("bench-smelter", f"{mode}-{n}", bulk)
+            payloads = batch_payloads("bench-smelter", f"{mode}-{tag}-{n}", bulk)
             signer = sign_statement if mode == "committed" else statements.sign_new
             signed = [signer("batch.register", p, key) for p in payloads]
             started = time.perf_counter()
             target.append_many(signed)
             rates[mode].append(bulk / (time.perf_counter() - started))
-    ledger.engine.dispose()
     committed, plaintext = statistics.mean(rates["committed"]), statistics.mean(rates["plaintext"])
     return {
-        "records": 10_000,
         "committed_per_s": round(committed),
         "plaintext_reference_per_s": round(plaintext),
         "ratio": round(committed / plaintext, 3),
     }
 
 
+def bulk_appends_per_second(ledger: Ledger, key: Any, rounds: int) -> float:
+    """Bulks of ``BULK`` at the current size (signing excluded)."""
+    spent = 0.0
+    for _ in range(rounds):
+        batch = signed_batch(key, 2 * 10**9 + ledger.tree_size(), BULK)
+        started = time.perf_counter()
+        ledger.append_many(batch)
+        spent += time.perf_counter() - started
+    return rounds * BULK / spent
+
+
+@contextmanager
+def serving(data_dir: Path, database_url: str, workers: int) -> Iterator[str]:
+    """``alu-ledger serve --workers N`` on the bench ledger; yields its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cli = str(Path(sys.executable).parent / "alu-ledger")
+    command = [cli, "serve", "--data-dir", str(data_dir), "--database", database_url]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--workers", str(workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                httpx.get(f"{base}/v1/log-key", timeout=2)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the bench server did not start") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=120)
+
+
+def http_figures(
+    base: str, size: int, grades: list[int], key: Any, seconds: float
+) -> dict[str, Any]:
+    """Reads and submitters over HTTP, each beside /v1/log-key from as many clients."""
+    pem = keys.private_key_pem(key).decode()
+    proofs = [f"/v1/proofs/inclusion/{random.randrange(size)}?tree_size={size}" for _ in range(500)]
+    plan = []
+    for clients in (1, 16):
+        common = {"base": base, "clients": clients, "seconds": seconds}
+        plan += [
+            {**common, "name": f"log_key_{clients}", "get": ["/v1/log-key"]},
+            {**common, "name": f"inclusion_proofs_{clients}", "get": proofs},
+            {
+                **common,
+                "name": f"certificates_{clients}",
+                "get": [f"/v1/certificates/{g}" for g in grades],
+            },
+            {
+                **common,
+                "name": f"submitters_{clients}",
+                "post": "/v1/statements",
+                "key_pem": pem,
+                "start": 3 * 10**9 + clients * 10**6,
+                "expected_rate": 1_500,
+            },
+        ]
+    figures = _httpload.measure(plan)
+    for clients in (1, 16):
+        reference = figures[f"log_key_{clients}"]["per_s"]
+        for name in ("inclusion_proofs", "certificates"):
+            step = figures[f"{name}_{clients}"]
+            step["ratio_to_log_key"] = round(step["per_s"] / reference, 3)
+    figures["submitters_16_over_1"] = round(
+        figures["submitters_16"]["per_s"] / figures["submitters_1"]["per_s"], 2
+    )
+    return figures
+
+
+def graded(ledger: Ledger) -> list[int]:
+    """Record indexes of the demo's grades (certificates to fetch)."""
+    from sqlmodel import select
+
+    from ledger.storage.db import read_session
+    from ledger.storage.tables import GradeRow
+
+    with read_session(ledger.engine) as session:
+        return list(session.exec(select(GradeRow.record_index)).all())
+
+
+def database_figures(
+    database_url: str, data_dir: Path, sizes: list[int], options: argparse.Namespace, raw: float
+) -> dict[str, Any]:
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    ledger = init_ledger(settings).ledger
+    load_demo(ledger, settings, data_dir / "demo-keys")
+    grades = graded(ledger)
+    ledger, key = register_bench_smelter(ledger, data_dir)
+    sqlite = database_url.startswith("sqlite")
+    figures: dict[str, Any] = {}
+    for size in sizes:
+        grow(ledger, key, size)
+        at: dict[str, Any] = {"records": ledger.tree_size()}
+        at["append_bulk_per_s"] = round(bulk_appends_per_second(ledger, key, options.bulk_rounds))
+        at["append_single_per_s"] = round(single_appends_per_second(ledger, key, options.single))
+        at["batch_register_bulk"] = batch_register_figures(
+            ledger, key, str(size), rounds=2, bulk=500
+        )
+        at["inclusion_proof_ms"] = proof_latency_ms(ledger, options.proofs)
+        with serving(data_dir, database_url, workers=2) as base:
+            at["http"] = http_figures(base, ledger.tree_size(), grades, key, options.seconds)
+        if sqlite and size >= 100_000:
+            rate = audit_rate(ledger, options.workers)
+            at["verify_records_per_s"] = round(rate)
+            at["verify_ratio_to_raw_x_workers"] = round(rate / (raw * options.workers), 3)
+        figures[f"at_{size}"] = at
+        print(f"{database_url.split(':')[0]} at {size}: {json.dumps(at)}", file=sys.stderr)
+    first, last = figures[f"at_{sizes[0]}"], figures[f"at_{sizes[-1]}"]
+    figures["single_append_largest_over_smallest"] = round(
+        last["append_single_per_s"] / first["append_single_per_s"], 3
+    )
+    ledger.engine.dispose()
+    return figures
+
+
+def register_bench_smelter(ledger: Ledger, data_dir: Path) -> tuple[Ledger, Any]:
+    operator = keys.read_private_key(data_dir / "operator-key.pem")
+    member = keys.generate()
+    payload = {
+        "participant_id": "bench-smelter",
+        "legal_name": "Bench Smelter",
+        "role": "smelter",
+        "country": "CN",
+        "region": "CN-YN",
+        "public_key": keys.public_key_b64(member),
+    }
+    ledger.append(statements.sign_new("participant.register", payload, operator))
+    return ledger, member
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="100,000 records only")
+    parser.add_argument("--quick", action="store_true", help="10,000 and 100,000 records")
     parser.add_argument("--pg-url", default=os.environ.get("LEDGER_BENCH_PG_URL"))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    args = parser.parse_args()
-    sizes = [100_000] if args.quick else [100_000, 1_000_000]
-    raw = raw_verifies_per_second(5_000 if args.quick else 20_000)
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--sizes", help="comma-separated record counts (a smoke run)")
+    options = parser.parse_args()
+    sizes = [10_000, 100_000] if options.quick else [10_000, 100_000, 1_000_000]
+    if options.sizes:
+        sizes = [int(size) for size in options.sizes.split(",")]
+    options.single = 300 if options.quick else 500
+    options.bulk_rounds = 3
+    options.proofs = 500 if options.quick else 2_000
+    options.seconds = 3.0 if options.quick else 5.0
+    raw = raw_verifies_per_second(5_000 if options.quick else 20_000)
     result: dict[str, Any] = {
         "machine": machine(),
         "raw_ed25519_verifies_per_s": round(raw),
-        "sqlite": sqlite_figures(sizes, 500 if args.quick else 2_000, 500, args.workers, raw),
+        "http_read_loader": "wrk" if _httpload.WRK else "httpx",
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        result["sqlite"]["batch_register_bulk"] = batch_register_figures(
-            f"sqlite:///{tmp}/batches.db", Path(tmp), rounds=3, bulk=500
-        )
-    if args.pg_url:
-        result["postgresql"] = postgres_figures(args.pg_url, 20_000, 300)
+    if not options.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/bench.db"
+            result["sqlite"] = database_figures(url, Path(tmp) / "data", sizes, options, raw)
+    if options.pg_url:
+        with scratch_postgres(options.pg_url) as url, tempfile.TemporaryDirectory() as tmp:
+            result["postgresql"] = database_figures(url, Path(tmp) / "data", sizes, options, raw)
     json.dump(result, sys.stdout, indent=2)
     print()
 

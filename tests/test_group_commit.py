@@ -209,5 +209,8 @@ def test_two_server_processes_group_and_serialise_concurrent_submitters(
     indexes = [r.json()["inclusion_proof"]["index"] for r in responses]
     assert len(set(indexes)) == len(signed)
     assert len({r.json()["checkpoint"] for r in responses}) < len(signed)
+    # Both processes answered (a request id's prefix names its process; 64 connections
+    # all land on one worker's socket with odds 2**-63).
+    assert len({r.headers["x-request-id"].rsplit("-", 1)[0] for r in responses}) == 2
     assert Auditor(ledger.engine, ledger.verifier, workers=1).run().ok
     ledger.engine.dispose()

@@ -34,9 +34,10 @@ except ImportError:  # not POSIX: SQLite's busy timeout alone orders the writers
     fcntl = None  # type: ignore[assignment]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
-#: PostgreSQL connections kept open per process: enough for the concurrent requests a
-#: server process serves (each read holds one briefly, the writer one), since a connection
-#: beyond the pool is opened and closed per use, a new backend process each time.
+#: Connections kept open per process: enough for the concurrent requests a server process
+#: serves (each read holds one briefly, the writer one), since a connection beyond the
+#: pool is opened and closed per use (on PostgreSQL a new backend process, on SQLite a new
+#: file handle and its pragmas each time).
 POOL_SIZE = 32
 POOL_OVERFLOW = 16
 #: SQLite virtual-machine instructions between two looks at the clock (well under 1 ms).
@@ -138,7 +139,10 @@ def _sqlite_interrupt(dbapi_connection: Any, info: dict[str, Any]) -> None:
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60})
+    pool: dict[str, Any] = {}
+    if database and database != ":memory:":  # one shared in-memory database has one connection
+        pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,166 @@
+"""``alu-ledger serve --workers N``: every worker takes its share of new connections, and a
+worker that dies leaves no connection unanswered while it is replaced.
+
+Which process answered shows in the ``x-request-id`` header: a process's ids share its
+random prefix (``api.request_ids.new_request_id``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.local_server import PER_WORKER_SOCKETS
+from tests.test_group_commit import free_port
+
+pytestmark = pytest.mark.skipif(
+    not PER_WORKER_SOCKETS, reason="per-worker sockets (SO_REUSEPORT balancing) are Linux's"
+)
+
+
+@dataclass
+class Served:
+    url: str
+    server: subprocess.Popen[bytes]
+    log: Path
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[Served]:
+    cli = Path(sys.executable).parent / "alu-ledger"
+    data = tmp_path / "data"
+    subprocess.run([cli, "init", "--data-dir", data], check=True, capture_output=True)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [cli, "serve", "--data-dir", data, "--port", str(port), "--workers", "2"],
+            stdout=output,
+            stderr=output,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        started(log, workers=2)
+        answering(url, deadline_s=60)
+        yield Served(url, server, log)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def started(log: Path, workers: int) -> None:
+    """Wait until uvicorn logged the startup of ``workers`` worker processes."""
+    deadline = time.monotonic() + 60
+    while log.read_text().count("Application startup complete") < workers:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
+def answering(url: str, deadline_s: float) -> None:
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            httpx.get(f"{url}/v1/log-key", timeout=1).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def answering_processes(url: str, connections: int = 32) -> list[str]:
+    """The request-id prefix of each answer on ``connections`` connections opened at once:
+    all are connected (the kernel completes the handshakes) before the first request, as a
+    client pool opens them, so workers sharing one socket would take them in one burst."""
+    host, port = url.removeprefix("http://").split(":")
+    sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(connections)]
+    prefixes = []
+    for sock in sockets:
+        with sock:
+            sock.sendall(b"GET /v1/log-key HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head = answer.split(b"\r\n\r\n", 1)[0].decode().lower().splitlines()
+        assert head[0].startswith("http/1.1 200"), head
+        request_id = next(
+            line.split(":", 1)[1].strip() for line in head if line.startswith("x-request-id:")
+        )
+        prefixes.append(request_id.rsplit("-", 1)[0])
+    return prefixes
+
+
+def worker_pids(server: subprocess.Popen[bytes]) -> list[int]:
+    """The server's worker processes (not multiprocessing's resource tracker)."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [int(pid) for pid in children if b"spawn_main" in _cmdline(int(pid))]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:  # exited meanwhile
+        return b""
+
+
+def listening_sockets(served: Served) -> dict[int, set[int]]:
+    """Each listening socket on the server's port (by inode), with the processes of the
+    server that hold it open."""
+    port = int(served.url.rsplit(":", 1)[1])
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:  # 0A: LISTEN
+            inodes.add(int(fields[9]))
+    holders: dict[int, set[int]] = {inode: set() for inode in inodes}
+    for pid in [served.server.pid, *worker_pids(served.server)]:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            target = os.readlink(fd) if fd.is_symlink() else ""
+            if target.startswith("socket:[") and int(target[8:-1]) in holders:
+                holders[int(target[8:-1])].add(pid)
+    return holders
+
+
+def held_by(served: Served) -> list[list[int]]:
+    """For each listening socket, the sorted pids holding it; sorted."""
+    return sorted(sorted(pids) for pids in listening_sockets(served).values())
+
+
+def test_each_worker_listens_on_a_socket_of_its_own_and_both_answer(two_workers: Served) -> None:
+    workers = worker_pids(two_workers.server)
+    # One socket per worker, held by that worker alone (never by the supervisor): the
+    # kernel spreads connections over them, and none is left without a process accepting.
+    assert held_by(two_workers) == sorted([pid] for pid in workers)
+    # 32 connections land on one socket of two with odds 2**-31.
+    assert len(set(answering_processes(two_workers.url))) == 2
+
+
+def test_a_worker_that_dies_is_replaced_and_no_connection_waits_for_it(
+    two_workers: Served,
+) -> None:
+    url, server = two_workers.url, two_workers.server
+    before = set(answering_processes(url))
+    victim = worker_pids(server)[0]
+    os.kill(victim, signal.SIGKILL)
+    time.sleep(0.2)
+    # The dead worker's socket closed with it: every new connection is answered meanwhile.
+    assert len(set(answering_processes(url))) >= 1
+    deadline = time.monotonic() + 60
+    while len(worker_pids(server)) < 2 or victim in worker_pids(server):
+        assert time.monotonic() < deadline, "the dead worker was not replaced"
+        time.sleep(0.2)
+    started(two_workers.log, workers=3)  # the two first, then the replacement
+    # The dead worker's socket is gone; the replacement has its own.
+    assert held_by(two_workers) == sorted([pid] for pid in worker_pids(server))
+    after = set(answering_processes(url))
+    assert len(after) == 2 and len(after - before) == 1  # the replacement takes its share
