@@ -66,7 +66,15 @@ def _wrk(step: dict[str, Any]) -> dict[str, Any]:
         script = Path(tmp) / "step.lua"
         script.write_text(_WRK_SCRIPT % paths)
         clients, seconds = step["clients"], step["seconds"]
-        command = [WRK, "-t1", f"-c{clients}", f"-d{seconds}s", "-s", str(script), step["base"]]
+        command = [
+            WRK,
+            "-t1",
+            f"-c{clients}",
+            f"-d{max(1, round(seconds))}s",
+            "-s",
+            str(script),
+            step["base"],
+        ]
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = json.loads(output.strip().splitlines()[-1])
     return {
