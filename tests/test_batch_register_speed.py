@@ -85,14 +85,7 @@ def test_registrations_compile_no_schema_and_list_no_directory(
 
     monkeypatch.setattr(Path, "iterdir", counted_iterdir)
     factors._versions.cache_clear()  # forget the listing: the next registrations list once
-    reported = []
-    real_iter_errors = EcmaValidator.iter_errors
-
-    def counted_iter_errors(self: Any, *args: Any, **kwargs: Any) -> Any:
-        reported.append(self)
-        return real_iter_errors(self, *args, **kwargs)
-
-    monkeypatch.setattr(EcmaValidator, "iter_errors", counted_iter_errors)
+    reported = jsonschema_walks(monkeypatch)
     compiled = json_schema.compilations
 
     env.ledger.append_many(signed_batches(env, "bulk", 8))
@@ -101,6 +94,19 @@ def test_registrations_compile_no_schema_and_list_no_directory(
     assert json_schema.compilations == compiled  # no validator, twin or registry rebuilt
     assert listings == [factors_dir]  # once for both bulks, not once per registration
     assert reported == []  # the twin accepted every valid payload: jsonschema never walked one
+
+
+def jsonschema_walks(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The validators jsonschema walks an instance with from now on (one entry a walk)."""
+    reported: list[Any] = []
+    real_iter_errors = EcmaValidator.iter_errors
+
+    def counted_iter_errors(self: Any, *args: Any, **kwargs: Any) -> Any:
+        reported.append(self)
+        return real_iter_errors(self, *args, **kwargs)
+
+    monkeypatch.setattr(EcmaValidator, "iter_errors", counted_iter_errors)
+    return reported
 
 
 def test_make_validator_compiles_a_schema_document_once() -> None:
@@ -118,14 +124,7 @@ def test_a_refused_payload_is_named_by_jsonschema_as_before(
 ) -> None:
     """The twin never names a failure: a payload it does not accept goes to jsonschema."""
     env.register(SMELTER, "smelter")
-    reported = []
-    real_iter_errors = EcmaValidator.iter_errors
-
-    def counted_iter_errors(self: Any, *args: Any, **kwargs: Any) -> Any:
-        reported.append(self)
-        return real_iter_errors(self, *args, **kwargs)
-
-    monkeypatch.setattr(EcmaValidator, "iter_errors", counted_iter_errors)
+    reported = jsonschema_walks(monkeypatch)
     look_alike = batch("YN-2025-0001\n")  # `$` of a Python regex would accept it
     with pytest.raises(MalformedError) as refused:
         env.append("batch.register", look_alike, env.participant_keys[SMELTER])
