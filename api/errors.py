@@ -8,6 +8,7 @@ import secrets
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from ledger.errors import (
@@ -66,6 +67,19 @@ def install(app: FastAPI) -> None:
             error_body("malformed", f"{field}: {first.get('msg', 'invalid')}", field or None),
             status_code=422,
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        """A connection the database dropped (a restart): the pool has let go of it and of
+        every connection as old (no ping before each use, which would cost a round trip
+        per request), so the request can be retried at once; it changed nothing stored."""
+        if error.connection_invalidated:
+            log.warning("database connection lost: %s", error.orig)
+            detail = "the database connection was lost; retry the request"
+            return JSONResponse(
+                error_body("unavailable", detail), status_code=503, headers={"Retry-After": "1"}
+            )
+        return await _unexpected(request, error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -41,7 +41,7 @@ from ledger.errors import (
 from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey, SignerKeys
 from ledger.records import GENESIS_PREV, Record, leaf_bytes
 from ledger.statements import SignedStatement, Statement, parse_utc
-from ledger.storage.db import read_session, write_session
+from ledger.storage.db import immutable_read_session, read_session, write_session
 from ledger.storage.disclosures import DisclosureRepository, disclosure_rows
 from ledger.storage.repository import Head, Repository
 
@@ -324,7 +324,9 @@ class Ledger:
         return row.note
 
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> Proof:
-        with read_session(self.engine) as session:
+        # The size's nodes are fixed once the size is: the head and the nodes need not be
+        # read in one transaction.
+        with immutable_read_session(self.engine) as session:
             repo = Repository(session)
             size = self._size_or_latest(repo, tree_size)
             if not 0 <= index < size:

@@ -100,9 +100,10 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, parsed.database)
     else:
-        engine = create_engine(
-            url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
-        )
+        # No ping before each checkout: it is a round trip on every request. A connection
+        # found dead (the server restarted) invalidates the pool's older connections and
+        # the request that met it answers 503, to be retried (api/errors.py).
+        engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
         event.listen(engine, "begin", _postgres_statement_timeout)
     event.listen(engine, "before_cursor_execute", _refuse_after_deadline)
     return engine
@@ -201,3 +202,20 @@ def _sqlite_writer_turn(engine: Engine) -> Iterator[None]:
 def read_session(engine: Engine) -> Iterator[Session]:
     with Session(engine) as session:
         yield session
+
+
+@contextmanager
+def immutable_read_session(engine: Engine) -> Iterator[Session]:
+    """A session for reads of what never changes once committed (tree nodes of a stored
+    size, records): each statement runs on its own, with no transaction around them,
+    which on PostgreSQL saves the ``BEGIN`` and ``ROLLBACK`` round trips of every read.
+    SQLite has no round trips to save and begins its own transactions (``_on_begin``): a
+    plain read session there."""
+    if engine.dialect.name == "sqlite":
+        with read_session(engine) as session:
+            yield session
+        return
+    with engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        with Session(bind=connection) as session:
+            yield session
