@@ -20,7 +20,7 @@ it). Genesis adds its own key, so only the first two apply to it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,10 +53,18 @@ class Appended:
     record: Record
     tree_size: int
     checkpoint: str
+    #: The nodes the append held (``merkle.AppendedNodes``): enough for the record's
+    #: inclusion proof in ``tree_size`` without reading the database again.
+    nodes: merkle.NodeReader = field(repr=False, compare=False)
 
     @property
     def index(self) -> int:
         return self.record.index
+
+    def inclusion_proof(self) -> Proof:
+        """The record's inclusion proof in ``tree_size`` (the checkpoint's size)."""
+        hashes = merkle.inclusion_proof(self.index, self.tree_size, self.nodes)
+        return Proof(self.index, self.tree_size, hashes)
 
 
 @dataclass(frozen=True)
@@ -118,8 +126,8 @@ class Ledger:
                     raise NotFoundError("the ledger is not initialised; run `alu-ledger init`")
                 head = Head(0, merkle.EMPTY_ROOT, bytes.fromhex(GENESIS_PREV))
                 repo.save_head(head, create=True)
-            records, size, note = self._append_locked(repo, head, statements, field_prefix)
-        return [Appended(record, size, note) for record in records]
+            records, grown = self._append_locked(repo, head, statements, field_prefix)
+        return [Appended(record, *grown) for record in records]
 
     def append_group(self, statements: Sequence[SignedStatement]) -> list[Appended | LedgerError]:
         """Append statements that arrived together (from any number of callers) in one
@@ -134,11 +142,11 @@ class Ledger:
             if head is None:
                 refused = NotFoundError("the ledger is not initialised; run `alu-ledger init`")
                 return [refused for _ in statements]
-            outcomes, size, note = self._append_locked(
+            outcomes, grown = self._append_locked(
                 repo, head, statements, field_prefix="", isolated=True
             )
         return [
-            outcome if isinstance(outcome, LedgerError) else Appended(outcome, size, note)
+            outcome if isinstance(outcome, LedgerError) else Appended(outcome, *grown)
             for outcome in outcomes
         ]
 
@@ -150,12 +158,14 @@ class Ledger:
         field_prefix: str,
         *,
         isolated: bool = False,
-    ) -> tuple[list[Any], int, str]:
+    ) -> tuple[list[Any], tuple[int, str, merkle.NodeReader]]:
         """Check, apply and record ``statements`` under the head lock, then sign one
         checkpoint. Atomic (the first refusal raises) unless ``isolated``: then each
         statement runs in a savepoint, a refusal takes its place in the result and the
-        rest go on. Returns the records (or refusals), the new size and checkpoint."""
+        rest go on. Returns the records (or refusals) and the new size, checkpoint and
+        the nodes behind the records' inclusion proofs."""
         frontier = merkle.Frontier.load(head.size, repo)
+        before = frontier.nodes
         if frontier.root() != head.root:
             raise ProofError("stored tree does not match the last checkpoint; refusing to sign")
         replays = self._replays(repo, statements, field_prefix)
@@ -205,7 +215,7 @@ class Ledger:
             outcomes.append(Record(index, leaf))
             rows.append(_record_row(index, leaf, prev, signed, integrated_at))
         if not rows:
-            return outcomes, head.size, ""
+            return outcomes, (head.size, "", merkle.MemoryNodeStore())
         repo.insert_records(rows)
         DisclosureRepository(repo.session).insert(disclosures)
         repo.insert_nodes(nodes)
@@ -213,7 +223,7 @@ class Ledger:
         note = sign_checkpoint(Checkpoint(self.origin, new_head.size, new_head.root), self.signer)
         repo.insert_checkpoint(new_head.size, new_head.root, note, integrated_at)
         repo.save_head(new_head)
-        return outcomes, new_head.size, note
+        return outcomes, (new_head.size, note, merkle.AppendedNodes(before, nodes))
 
     def _admit(
         self,

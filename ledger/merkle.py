@@ -387,6 +387,37 @@ class MemoryNodeStore(NodeReader):
         return len(self._nodes)
 
 
+class AppendedNodes(NodeReader):
+    """What a writer holds after growing a tree: the frontier it started from and every
+    node its appends completed (``Frontier.append``'s results).
+
+    That is every node an inclusion proof of an appended leaf in the grown tree reads,
+    so the writer answers such proofs without a read. A proof of leaf ``i`` (at or past
+    the old size ``s``) in the new size ``n`` reads perfect subtrees of three sorts:
+    those to the right of ``i`` lie in ``[i, n)``, all appended, so each was completed
+    by an append; those holding appended leaves and leaves before ``s`` were completed
+    by the append of their last leaf; those wholly before ``s`` are left siblings of a
+    subtree that holds ``i``: their parent starts at a multiple of twice their width
+    and ends past ``s``, so ``s`` has their width's bit set and they are a member of
+    the old decomposition. (``tests/test_merkle.py`` checks it against whole trees.)
+    The map is built on the first read, so a bulk whose proofs nobody asks for pays
+    nothing for it.
+    """
+
+    def __init__(
+        self,
+        before: Sequence[tuple[NodeId, bytes]],
+        created: Sequence[tuple[NodeId, bytes]],
+    ) -> None:
+        self._parts = (before, created)
+        self._nodes: dict[NodeId, bytes] | None = None
+
+    def read_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        if self._nodes is None:
+            self._nodes = {**dict(self._parts[0]), **dict(self._parts[1])}
+        return {node_id: self._nodes[node_id] for node_id in ids if node_id in self._nodes}
+
+
 def tree_from_leaves(leaf_hashes: Iterable[bytes]) -> tuple[MemoryNodeStore, Frontier]:
     """Build a store and frontier holding ``leaf_hashes`` (already leaf-hashed)."""
     frontier = Frontier.empty()

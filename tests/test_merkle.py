@@ -23,6 +23,7 @@ from ledger import merkle
 from ledger.errors import ProofError
 from ledger.merkle import (
     EMPTY_ROOT,
+    AppendedNodes,
     Frontier,
     MemoryNodeStore,
     consistency_proof,
@@ -274,6 +275,22 @@ def test_bulk_append_continues_a_loaded_tree():
     store.put(new_nodes)
     assert staged.size == 64 and staged.root() == mth(0, 64) == merkle.root(64, store)
     assert merkle.root(37, store) == mth(0, 37)
+
+
+def test_the_writers_nodes_prove_every_appended_leaf():
+    """``AppendedNodes``: the old frontier and the nodes an append completed answer the
+    inclusion proof of every appended leaf in the grown tree, for every old size and
+    group size up to 40 (the writer returns these proofs without reading the store)."""
+    store, _ = tree_from_leaves(LEAVES[:70])
+    for old in range(40):
+        frontier = Frontier.load(old, store) if old else Frontier.empty()
+        before = frontier.nodes
+        for grown in range(old + 1, 41):
+            created = frontier.copy().extend(LEAVES[old:grown])
+            held = AppendedNodes(before, created)
+            for index in range(old, grown):
+                expected = merkle.inclusion_proof(index, grown, store)
+                assert merkle.inclusion_proof(index, grown, held) == expected
 
 
 def test_planning_functions_are_exposed():
