@@ -15,7 +15,9 @@ from ledger.strict_json import parse_json
 from ledger.tokens import Viewer, viewer_from_authorization
 
 
-def get_ledger(request: Request) -> Ledger:
+# Dependencies that only look something up are ``async``: FastAPI runs a plain ``def``
+# dependency in a worker thread, a hand-off and a wake-up per request for an attribute.
+async def get_ledger(request: Request) -> Ledger:
     return request.app.state.ledger
 
 
@@ -71,7 +73,7 @@ class Writer:
                 self._committer = None
 
 
-def get_committer(request: Request) -> GroupCommitter:
+async def get_committer(request: Request) -> GroupCommitter:
     return request.app.state.writer.get()
 
 

@@ -25,6 +25,7 @@ bounded by ``max_wait`` plus the groups ahead of it; ``close`` lets the queued f
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -74,6 +75,11 @@ class GroupCommitter:
     def submit(self, signed: SignedStatement) -> Appended:
         """Append one statement with whatever arrives with it; its record or its refusal."""
         return self._enqueue(_Single(signed)).done.result()
+
+    async def submit_async(self, signed: SignedStatement) -> Appended:
+        """``submit`` for a caller on an asyncio event loop: it awaits the writer without
+        holding a thread."""
+        return await asyncio.wrap_future(self._enqueue(_Single(signed)).done)
 
     def submit_many(
         self, statements: Sequence[SignedStatement], field_prefix: str = "statements"

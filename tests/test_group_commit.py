@@ -6,6 +6,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -67,6 +68,8 @@ def checks_out(env: LedgerEnv, appended: Appended, signed: statements.SignedStat
     checkpoint = open_checkpoint(appended.checkpoint, env.ledger.verifier)
     assert checkpoint.size == appended.tree_size
     proof = env.ledger.inclusion_proof(appended.index, appended.tree_size)
+    # The writer answers the proof from the nodes it held, with no read; it is the stored one.
+    assert appended.inclusion_proof() == proof
     merkle.verify_inclusion(  # raises unless the proof leads to the checkpoint's root
         appended.record.leaf_hash, appended.index, appended.tree_size, proof.hashes, checkpoint.root
     )
@@ -119,6 +122,25 @@ def test_a_refused_statement_fails_no_other_in_its_group(
         assert isinstance(appended_one, Appended)
         checks_out(env, appended_one, statement)
     assert Auditor(env.ledger.engine, env.ledger.verifier, workers=1).run().ok
+
+
+def test_callers_on_an_event_loop_await_the_writer_without_a_thread(
+    env: LedgerEnv, smelter: Any, committer: GroupCommitter
+) -> None:
+    signed = [attest(smelter, n) for n in range(8)]
+
+    async def submit_together() -> list[Any]:
+        calls = (committer.submit_async(item) for item in signed)
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    answers = asyncio.run(submit_together())
+
+    assert len({a.checkpoint for a in answers}) < len(signed)
+    for appended, statement in zip(answers, signed, strict=True):
+        assert isinstance(appended, Appended)
+        checks_out(env, appended, statement)
+    refused = asyncio.run(submit_together())  # the same statements again: replays
+    assert all(isinstance(error, ConflictError) for error in refused)
 
 
 def test_the_same_nonce_twice_in_one_group_is_recorded_once(

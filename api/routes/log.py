@@ -124,8 +124,8 @@ def inclusion_json(proof: Proof) -> dict[str, Any]:
     }
 
 
-def appended_json(ledger: LedgerDep, appended: Appended) -> dict[str, Any]:
-    proof = ledger.inclusion_proof(appended.index, appended.tree_size)
+def appended_json(appended: Appended) -> dict[str, Any]:
+    proof = appended.inclusion_proof()  # from the writer's nodes: no read after the commit
     return {
         **record_json(appended.record),
         "inclusion_proof": inclusion_json(proof),
@@ -140,7 +140,7 @@ def appended_json(ledger: LedgerDep, appended: Appended) -> dict[str, Any]:
     openapi_extra=_body_doc(SignedStatementModel),
     summary="Append one signed statement",
 )
-def post_statement(ledger: LedgerDep, writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
+async def post_statement(writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
     """Append a signed statement; returns the record, its inclusion proof and a checkpoint.
 
     Statements that arrive together are appended in one transaction under one checkpoint
@@ -150,7 +150,9 @@ def post_statement(ledger: LedgerDep, writer: CommitterDep, body: BodyDep) -> di
     Errors: 422 malformed or invalid (naming the field), 401 bad signature, 403 signer
     not allowed, 409 replay or conflict with recorded state.
     """
-    return appended_json(ledger, writer.submit(SignedStatement.parse(body)))
+    # Async: the request waits on the writer thread's future in the event loop, with no
+    # worker thread of its own to hand the request to and wake again.
+    return appended_json(await writer.submit_async(SignedStatement.parse(body)))
 
 
 @router.post(
