@@ -59,19 +59,18 @@ class SignerKeys:
         return self._cache[key_id]
 
     def _load(self, key_id: str) -> SignerKey | None:
-        found = self.repo.signer_key(key_id)
-        if found is None:
+        row = self.repo.signer_key(key_id)
+        if row is None:
             return None
-        row, role, added_at = found
         return SignerKey(
             row.key_id,
             row.participant_id,
-            role,
+            row.role,
             bytes(row.public_key),
             row.ended_index,
             row.end_reason,
             row.added_index,
-            added_at,
+            row.added_at,
         )
 
     def forget(self) -> None:

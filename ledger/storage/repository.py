@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import CursorResult, Row, bindparam, insert, select, update
+from sqlalchemy.sql import Executable
 from sqlmodel import Session
 
 from ledger.errors import ProofError
@@ -32,6 +34,50 @@ HEAD_ID = 1
 STREAM_CHUNK = 5_000
 
 
+# The append path's statements, built once: Core statements run on the session's
+# connection, so no ORM bulk-persistence layer sits between the rows and the driver,
+# and a statement built once keeps its memoised cache key (SQLAlchemy otherwise builds
+# the expression and its key again on every append).
+_records, _nodes, _checkpoints, _head = (
+    RecordRow.__table__,  # type: ignore[attr-defined]
+    MerkleNodeRow.__table__,  # type: ignore[attr-defined]
+    CheckpointRow.__table__,  # type: ignore[attr-defined]
+    LogHeadRow.__table__,  # type: ignore[attr-defined]
+)
+_LOCK_HEAD = (
+    select(_head.c.size, _head.c.root, _head.c.last_leaf_hash)
+    .where(_head.c.id == HEAD_ID)
+    .with_for_update()
+)
+_SAVE_HEAD = update(_head).where(_head.c.id == HEAD_ID)
+_INSERT_RECORDS = _records.insert()
+_INSERT_NODES = _nodes.insert()
+_INSERT_CHECKPOINT = _checkpoints.insert()
+_keys, _participants = (
+    ParticipantKeyRow.__table__,  # type: ignore[attr-defined]
+    ParticipantRow.__table__,  # type: ignore[attr-defined]
+)
+_SIGNER_KEY = (
+    select(
+        _keys.c.key_id,
+        _keys.c.participant_id,
+        _keys.c.public_key,
+        _keys.c.added_index,
+        _keys.c.ended_index,
+        _keys.c.end_reason,
+        _participants.c.role,
+        _records.c.integrated_at.label("added_at"),
+    )
+    .join(_participants, _participants.c.participant_id == _keys.c.participant_id)
+    .outerjoin(_records, _records.c.idx == _keys.c.added_index)
+    .where(_keys.c.key_id == bindparam("key_id"))
+)
+_REPLAYED = select(_records.c.signer, _records.c.nonce).where(
+    _records.c.signer.in_(bindparam("signers", expanding=True)),
+    _records.c.nonce.in_(bindparam("nonces", expanding=True)),
+)
+
+
 @dataclass(frozen=True)
 class Head:
     size: int
@@ -48,12 +94,8 @@ class Repository:
     # -- log head ---------------------------------------------------------
     def lock_head(self) -> Head | None:
         """Read the head row, locking it until commit so appends are serialised."""
-        row = self.session.execute(
-            select(LogHeadRow.size, LogHeadRow.root, LogHeadRow.last_leaf_hash)
-            .where(LogHeadRow.id == HEAD_ID)
-            .with_for_update()
-        ).first()
-        return Head(*row) if row else None
+        row = self._run(_LOCK_HEAD).first()
+        return Head(row[0], bytes(row[1]), bytes(row[2])) if row else None
 
     def head(self) -> Head | None:
         """The head row, unlocked: what every proof and tree-size read asks first, so it is
@@ -72,7 +114,13 @@ class Repository:
         if create:
             self.session.execute(insert(LogHeadRow), [{"id": HEAD_ID, **values}])
         else:
-            self.session.execute(update(LogHeadRow).where(LogHeadRow.id == HEAD_ID).values(values))
+            self._run(_SAVE_HEAD, values)
+
+    def _run(
+        self, statement: Executable, params: Mapping[str, Any] | list[dict[str, Any]] | None = None
+    ) -> CursorResult[Any]:
+        """A prepared Core statement on the session's connection (in its transaction)."""
+        return self.session.connection().execute(statement, params)
 
     # -- meta -------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -84,7 +132,7 @@ class Repository:
     # -- records ----------------------------------------------------------
     def insert_records(self, rows: Sequence[dict[str, object]]) -> None:
         if rows:
-            self.session.execute(insert(RecordRow), list(rows))
+            self._run(_INSERT_RECORDS, list(rows))
 
     def record(self, index: int) -> Record | None:
         leaf = self.session.execute(select(RecordRow.leaf).where(RecordRow.idx == index)).scalar()
@@ -140,19 +188,17 @@ class Repository:
         wanted = set(pairs)
         if not wanted:
             return set()
-        rows = self.session.execute(
-            select(RecordRow.signer, RecordRow.nonce).where(
-                RecordRow.signer.in_({signer for signer, _ in wanted}),
-                RecordRow.nonce.in_({nonce for _, nonce in wanted}),
-            )
+        signers = sorted({signer for signer, _ in wanted})
+        rows = self._run(
+            _REPLAYED, {"signers": signers, "nonces": sorted({nonce for _, nonce in wanted})}
         ).all()
         return wanted & {(signer, nonce) for signer, nonce in rows}
 
     # -- merkle nodes (merkle.NodeReader) ---------------------------------
     def insert_nodes(self, nodes: Sequence[tuple[NodeId, bytes]]) -> None:
         if nodes:
-            self.session.execute(
-                insert(MerkleNodeRow),
+            self._run(
+                _INSERT_NODES,
                 [{"level": level, "idx": idx, "hash": digest} for (level, idx), digest in nodes],
             )
 
@@ -182,9 +228,8 @@ class Repository:
 
     # -- checkpoints ------------------------------------------------------
     def insert_checkpoint(self, size: int, root: bytes, note: str, created_at: str) -> None:
-        self.session.execute(
-            insert(CheckpointRow),
-            [{"size": size, "root": root, "note": note, "created_at": created_at}],
+        self._run(
+            _INSERT_CHECKPOINT, {"size": size, "root": root, "note": note, "created_at": created_at}
         )
 
     def latest_checkpoint(self) -> CheckpointRow | None:
@@ -213,17 +258,15 @@ class Repository:
     def key(self, key_id: str) -> ParticipantKeyRow | None:
         return self.session.get(ParticipantKeyRow, key_id)
 
-    def signer_key(self, key_id: str) -> tuple[ParticipantKeyRow, str, str | None] | None:
-        """A key with its participant's role and the ``integrated_at`` of the record that
-        added it (None while that record is not yet stored), in one indexed query; None for
-        an unknown key or one whose participant is not registered."""
-        found = self.session.exec(
-            select(ParticipantKeyRow, ParticipantRow.role, RecordRow.integrated_at)
-            .join(ParticipantRow, ParticipantRow.participant_id == ParticipantKeyRow.participant_id)
-            .outerjoin(RecordRow, RecordRow.idx == ParticipantKeyRow.added_index)
-            .where(ParticipantKeyRow.key_id == key_id)
-        ).first()
-        return None if found is None else (found[0], found[1], found[2])
+    def signer_key(self, key_id: str) -> Row[Any] | None:
+        """A key's row (``key_id, participant_id, public_key, added_index, ended_index,
+        end_reason``) with its participant's ``role`` and the ``added_at`` of the record
+        that added it (None while that record is not yet stored), in one indexed query;
+        None for an unknown key or one whose participant is not registered.
+
+        Through the session (not ``_run``), so a key added earlier in the same
+        transaction and not yet flushed is found."""
+        return self.session.execute(_SIGNER_KEY, {"key_id": key_id}).first()
 
     def keys_of(self, participant_id: str) -> list[ParticipantKeyRow]:
         return list(
