@@ -6,12 +6,13 @@ latency (ms), the number of unexpected statuses and the loader that made the loa
 is ``{"name", "base", "clients", "seconds", "get": [paths]}`` or, for submitters, ``{...,
 "post": "/v1/statements", "key_pem": str, "start": int}``.
 
-Reads are made by ``wrk`` when it is installed (``apt-get install wrk``): a C load
+The load is made by ``wrk`` when it is installed (``apt-get install wrk``): a C load
 generator spends a small part of a core on what an asyncio httpx client needs a whole
 core for, and on a 2-core machine that client, not the server, would set the figure.
-Without ``wrk`` reads fall back to httpx, and the result says so. Submitters are always
-httpx clients in a spawned process: every request carries its own statement, signed
-before the clock starts (signing is the client's cost, not the server's).
+Without ``wrk`` the load falls back to httpx clients in a spawned process, and the result
+says so. Every submitted request carries its own statement, signed before the clock
+starts (signing is the client's cost, not the server's): wrk posts them in order from a
+file, one per line.
 """
 
 from __future__ import annotations
@@ -34,15 +35,29 @@ import httpx
 WRK = shutil.which("wrk")
 
 #: wrk script: each request a random path of the step; at the end one JSON line of figures.
-_WRK_SCRIPT = """
-paths = {%s}
-request = function() return wrk.format(nil, paths[math.random(#paths)]) end
+_WRK_DONE = """
 done = function(summary, latency, requests)
   io.write(string.format(
-    '{"requests":%%d,"duration_us":%%d,"bad_status":%%d,"errors":%%d,"p50_us":%%d,"p99_us":%%d}\\n',
+    '{"requests":%d,"duration_us":%d,"bad_status":%d,"errors":%d,"p50_us":%d,"p99_us":%d}\\n',
     summary.requests, summary.duration, summary.errors.status,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     latency:percentile(50), latency:percentile(99)))
+end
+"""
+_WRK_GET = """
+paths = {%s}
+request = function() return wrk.format(nil, paths[math.random(#paths)]) end
+"""
+#: Each request the next signed statement of the file (a statement used twice would be a
+#: replay, refused: the file holds more than the step can send).
+_WRK_POST = """
+bodies = {}
+for line in io.lines(%s) do bodies[#bodies + 1] = line end
+sent = 0
+headers = {["Content-Type"] = "application/json"}
+request = function()
+  sent = sent + 1
+  return wrk.format("POST", %s, headers, bodies[sent])
 end
 """
 
@@ -52,7 +67,7 @@ def measure(plan: list[dict[str, Any]]) -> dict[str, Any]:
     figures = {}
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         for step in plan:
-            if "get" in step and WRK:
+            if WRK:
                 figures[step["name"]] = _wrk(step)
             else:
                 figures[step["name"]] = pool.apply(_run_httpx_step, (step,))
@@ -60,11 +75,16 @@ def measure(plan: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _wrk(step: dict[str, Any]) -> dict[str, Any]:
-    """One read step with ``wrk``: one thread, ``clients`` connections."""
-    paths = ", ".join(json.dumps(path) for path in step["get"])
+    """One step with ``wrk``: one thread, ``clients`` connections."""
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "step.lua"
-        script.write_text(_WRK_SCRIPT % paths)
+        if "get" in step:
+            lua = _WRK_GET % ", ".join(json.dumps(path) for path in step["get"])
+        else:
+            bodies = Path(tmp) / "bodies.jsonl"
+            bodies.write_bytes(b"\n".join(_signed_bodies(step)) + b"\n")
+            lua = _WRK_POST % (json.dumps(str(bodies)), json.dumps(step["post"]))
+        script.write_text(lua + _WRK_DONE)
         clients, seconds = step["clients"], step["seconds"]
         command = [
             WRK,

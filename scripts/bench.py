@@ -336,7 +336,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "machine": machine(),
         "raw_ed25519_verifies_per_s": round(raw),
-        "http_read_loader": "wrk" if _httpload.WRK else "httpx",
+        "http_loader": "wrk" if _httpload.WRK else "httpx",
     }
     if not options.no_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
