@@ -36,7 +36,7 @@ from ledger.merkle import (
     verify_inclusion,
 )
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "rfc9162"
+VECTORS = Path(__file__).resolve().parent / "third_party" / "rfc9162"
 
 # --- transparency-dev/merkle vectors --------------------------------------------------
 
