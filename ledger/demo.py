@@ -8,7 +8,6 @@ The data lives in ``scripts/demo/`` (participants.json, batches.json, grading.js
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from ledger.disclosure.sign import sign_statement
 from ledger.grading.demo import load_grading_demo
 from ledger.log import Ledger
 from ledger.participants import REGISTER
+from ledger.resources import load_demo_json
 from ledger.secret_files import check_secret_target, write_secret_file
 from ledger.settings import Settings
 from ledger.storage.batches import BatchRepository
@@ -29,12 +29,12 @@ from ledger.storage.db import read_session
 from ledger.storage.repository import Repository
 from ledger.tokens import issue_token
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "scripts" / "demo"
 DEMO_BUYER = "foshan-extrusion"
 
 
 def demo_file(name: str) -> Any:
-    return json.loads((DEMO_DIR / name).read_text())
+    """A demo data file, parsed afresh (``ledger.resources``)."""
+    return load_demo_json(name)
 
 
 def load_demo(ledger: Ledger, settings: Settings, keys_dir: Path) -> list[str]:

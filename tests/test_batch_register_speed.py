@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from ledger import json_schema
+from ledger import json_schema, resources
 from ledger.batches.payload import SCHEMA_PATH, parse_registration, payload_validator
-from ledger.batches.resources import load_json
 from ledger.custody.payloads import _validator as custody_validator
 from ledger.demo import demo_file
 from ledger.disclosure.sign import sign_statement
 from ledger.errors import ConflictError, InvalidError, MalformedError
 from ledger.footprint import factors
 from ledger.json_schema import EcmaValidator, accepts, make_validator
+from ledger.resources import load_json
 from ledger.storage.batches import BatchRepository
 from ledger.storage.custody import CustodyRepository
 from ledger.storage.db import read_session
@@ -74,7 +74,7 @@ def test_registrations_compile_no_schema_and_list_no_directory(
 ) -> None:
     env.register(SMELTER, "smelter")
     env.ledger.append_many(signed_batches(env, "warm", 1))
-    factors_dir = factors.SCHEMAS_DIR / factors.FACTORS_DIR
+    factors_dir = resources.SCHEMAS / factors.FACTORS_DIR
     listings: list[Path] = []
     real_iterdir = Path.iterdir
 
@@ -85,6 +85,7 @@ def test_registrations_compile_no_schema_and_list_no_directory(
 
     monkeypatch.setattr(Path, "iterdir", counted_iterdir)
     factors._versions.cache_clear()  # forget the listing: the next registrations list once
+    resources.schema_names.cache_clear()
     reported = jsonschema_walks(monkeypatch)
     compiled = json_schema.compilations
 

@@ -19,11 +19,11 @@ from typing import Any, Final
 
 from jsonschema.protocols import Validator
 
-from ledger.batches.resources import load_json
 from ledger.batches.schema_check import check_payload
 from ledger.batches.serials import SerialRange, legacy_range, serial_range, single_serial
 from ledger.errors import InvalidError, MalformedError
 from ledger.json_schema import make_validator, validate
+from ledger.resources import load_json
 
 SCHEMA_PATH: Final = "batch/batch.register.schema.json"
 LEGACY_SCHEMA_PATH: Final = "batch/batch.register.v1.schema.json"

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Final
 
 from ledger.batches.payload import POLICIES_PATH, BatchRegistration, month_span
-from ledger.batches.resources import load_json
 from ledger.errors import InvalidError
+from ledger.resources import load_json
 
 COUNTRY_LIMITS: Final = "country_limits"
 

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ledger.batches.resources import load_json
 from ledger.errors import InvalidError
+from ledger.resources import load_json
 
 GEC_LAYOUT: Final = "certificates/gec-code.json"
 

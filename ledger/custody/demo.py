@@ -10,8 +10,6 @@ is skipped.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,16 +17,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger.custody.payloads import ACCEPT, POLICY, SPLIT, TRANSFER, TRANSFORM
 from ledger.disclosure.sign import sign_statement
 from ledger.log import Ledger
+from ledger.resources import load_demo_json
 from ledger.storage.custody import CustodyRepository
 from ledger.storage.db import read_session
 
 PAST: Final = {"remelt": "remelted", "cast": "cast", "roll": "rolled", "extrude": "extruded"}
-DEMO_FILE: Final = Path(__file__).resolve().parents[2] / "scripts" / "demo" / "custody.json"
 
 
 def load_custody_demo(ledger: Ledger, participant_keys: dict[str, Ed25519PrivateKey]) -> list[str]:
     """Append every demo custody step not yet on the ledger, in order; describe each."""
-    steps = json.loads(DEMO_FILE.read_text(encoding="utf-8"))["steps"]
+    steps = load_demo_json("custody.json")["steps"]
     return load_custody_steps(ledger, steps, participant_keys)
 
 

@@ -17,10 +17,10 @@ from typing import Any, Final
 
 from jsonschema.protocols import Validator
 
-from ledger.batches.resources import load_json
 from ledger.batches.schema_check import check_against_schema, reject_floats
 from ledger.errors import InvalidError, MalformedError
 from ledger.json_schema import make_validator
+from ledger.resources import load_json
 
 SCHEMA_PATH: Final = "custody/custody.schema.json"
 
@@ -164,7 +164,8 @@ def parse_transfer(payload: Any) -> TransferPayload:
 
 def parse_transfer_index(kind: str, payload: Any) -> int:
     """``custody.accept`` and ``custody.cancel`` name a transfer by its record index."""
-    return checked(kind, payload)["transfer_index"]
+    index: int = checked(kind, payload)["transfer_index"]
+    return index
 
 
 def parse_split(payload: Any) -> SplitPayload:
@@ -209,7 +210,8 @@ def parse_transform(payload: Any) -> TransformPayload:
 
 
 def parse_policy(payload: Any) -> bool:
-    return checked(POLICY, payload)["require_acceptance"]
+    required: bool = checked(POLICY, payload)["require_acceptance"]
+    return required
 
 
 def _refuse_repeats(values: Sequence[Any], field: str, member: str | None = None) -> None:

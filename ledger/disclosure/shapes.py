@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ledger.batches.resources import load_json
+from ledger.resources import load_json
 
 PUBLIC: Final = "public"
 CONFIDENTIAL: Final = "confidential"

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
-from ledger.batches.resources import SCHEMAS_DIR, load_json
 from ledger.errors import NotFoundError
 from ledger.json_schema import make_validator, validate
+from ledger.resources import load_json, schema_names
 
 FACTORS_DIR: Final = "factors"
 SCHEMA_FILE: Final = "factors/factor-table.schema.json"
@@ -180,8 +180,8 @@ class FactorTables:
 @functools.cache
 def _versions() -> tuple[str, ...]:
     found = []
-    for path in (SCHEMAS_DIR / FACTORS_DIR).iterdir():
-        match = _VERSION_FILE.fullmatch(path.name)
+    for name in schema_names(FACTORS_DIR):
+        match = _VERSION_FILE.fullmatch(name)
         if match:
             found.append((int(match.group(1)), int(match.group(2))))
     return tuple(f"{year}.{n}" for year, n in sorted(found))

@@ -11,19 +11,18 @@ a failure as a broken rule rather than a malformed shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.protocols import Validator
 
 from ledger.errors import InvalidError, LedgerError, MalformedError
 from ledger.json_schema import make_validator
+from ledger.resources import load_json
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
-RULESET_SCHEMA_PATH = SCHEMAS_DIR / "ruleset" / "ruleset.schema.json"
+RULESET_SCHEMA = "ruleset/ruleset.schema.json"
 
 _TYPE_WORDS = {
     "integer": "an integer",
@@ -39,8 +38,7 @@ _TYPE_WORDS = {
 @cache
 def ruleset_schema() -> dict[str, Any]:
     """The rule-set JSON Schema, read once."""
-    with RULESET_SCHEMA_PATH.open(encoding="utf-8") as handle:
-        schema: dict[str, Any] = json.load(handle)
+    schema: dict[str, Any] = load_json(RULESET_SCHEMA)
     return schema
 
 
@@ -104,7 +102,8 @@ def _offending_key(error: ValidationError, schema: dict[str, Any]) -> str | None
         known = schema.get("properties", {})
         return next((str(name) for name in instance if name not in known), None)
     if error.validator == "required":
-        return next((name for name in error.validator_value if name not in instance), None)
+        required = cast(list[str], error.validator_value)
+        return next((name for name in required if name not in instance), None)
     return None
 
 
@@ -117,8 +116,8 @@ def _detail(error: ValidationError, schema: dict[str, Any]) -> str:
 
 def _generic_detail(error: ValidationError, schema: dict[str, Any]) -> str:
     """Sentences for the keywords this schema uses; jsonschema's own message otherwise."""
-    keyword, expected = str(error.validator), error.validator_value
-    sentences = {
+    keyword, expected = str(error.validator), cast(Any, error.validator_value)
+    sentences: dict[str, Callable[[], str]] = {
         "type": lambda: f"must be {_TYPE_WORDS.get(str(expected), str(expected))}",
         "enum": lambda: "must be one of " + ", ".join(str(item) for item in expected),
         "const": lambda: f"must be {json.dumps(expected)}",

@@ -7,18 +7,17 @@ its source next to its thresholds. The demo loader signs and publishes them.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import copy
 from typing import Any
 
-from ledger.grading.schema import SCHEMAS_DIR
+from ledger.resources import load_json, schema_names
 
-SHIPPED_DIR = SCHEMAS_DIR / "rulesets"
+SHIPPED_FOLDER = "rulesets"
 
 
-def shipped_ruleset_paths() -> list[Path]:
+def shipped_ruleset_names() -> list[str]:
     """The shipped files, in file-name order so that loading is deterministic."""
-    return sorted(SHIPPED_DIR.glob("*.json"))
+    return list(schema_names(SHIPPED_FOLDER))
 
 
 def load_shipped_rulesets() -> list[dict[str, Any]]:
@@ -26,8 +25,5 @@ def load_shipped_rulesets() -> list[dict[str, Any]]:
 
     Fresh dicts on every call: callers may sign or mutate them freely.
     """
-    payloads = []
-    for path in shipped_ruleset_paths():
-        with path.open(encoding="utf-8") as handle:
-            payloads.append(json.load(handle))
-    return payloads
+    names = shipped_ruleset_names()
+    return [copy.deepcopy(load_json(f"{SHIPPED_FOLDER}/{name}")) for name in names]
