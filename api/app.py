@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, pages
 from api.deps import Writer
 from api.graphql import graphql_router
 from api.limits import InputLimits, Limits
@@ -36,7 +36,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -> FastAPI:
     """Build the app around an open ledger (opened from settings when not given)."""
     app = FastAPI(
-        title="alu-ledger", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="alu-ledger",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by api/pages.py with the app's own assets
+        redoc_url=None,
     )
     settings = settings or Settings()
     app.state.ledger = ledger or open_ledger(settings)
@@ -47,6 +52,7 @@ def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -
         max_statements=settings.group_commit_max_statements,
     )
     errors.install(app)
+    pages.install(app)
     app.add_middleware(InputLimits, limits=Limits.from_settings(settings))
     app.add_middleware(RequestIds)  # outermost: every answer names its request
     app.include_router(log.router)

@@ -9,6 +9,7 @@ from api.graphql.context import Context
 from api.graphql.cost import DEFAULT_MAX_COST
 from api.graphql.execution import DEFAULT_TIME_LIMIT_S
 from api.graphql.schema import make_schema, schema
+from api.pages import graphiql_html
 from api.request_ids import request_id_of
 from ledger.log import Ledger
 
@@ -36,7 +37,16 @@ def graphql_router(
         authorization = request.headers.get("authorization")
         return Context(ledger, authorization, anonymous_certificates, request_id_of(request))
 
-    return GraphQLRouter(limited, context_getter=context, graphql_ide="graphiql")
+    return _Router(limited, context_getter=context, graphql_ide="graphiql")
+
+
+class _Router(GraphQLRouter[Context, None]):
+    """Strawberry's router with our GraphiQL page (``api/pages.py``: served assets, no
+    CDN; an example buyer query; the token's place shown)."""
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql_html()
 
 
 __all__ = ["graphql_router", "schema"]
