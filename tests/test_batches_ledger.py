@@ -417,9 +417,10 @@ def listed(
         url = f"sqlite:///{tmp / 'ledger.db'}"
     else:
         admin = request.getfixturevalue("pg_admin")
+        template = request.getfixturevalue("pg_template")
         database = f"alu_test_{uuid.uuid4().hex[:12]}"
         with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{database}"'))
+            connection.execute(text(f'CREATE DATABASE "{database}" TEMPLATE "{template}"'))
         url = make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
     env = make_env(url, tmp / "data")
     env.register(SMELTER, "smelter")
