@@ -126,7 +126,7 @@ def check_range(start: int, stop: int, sizes: tuple[int, ...]) -> ChunkResult:
     return check_chunk(start, stop, rows, sizes)
 
 
-def _rows(repo: Repository, start: int, stop: int) -> list[tuple]:
+def _rows(repo: Repository, start: int, stop: int) -> list[tuple[int, bytes, bytes]]:
     return [row for chunk in repo.stream_records(start, stop) for row in chunk]
 
 
@@ -373,7 +373,7 @@ class _Checker:
     def __init__(self, workers: int, size: int, history: KeyHistory, repo: Repository) -> None:
         self.repo = repo
         self.workers = workers
-        url = repo.session.get_bind().url
+        url = repo.session.get_bind().engine.url
         self.pool: ProcessPoolExecutor | None = None
         if workers > 1 and size >= PARALLEL_THRESHOLD and not _in_memory(url):
             database_url = url.render_as_string(hide_password=False)
@@ -390,7 +390,7 @@ class _Checker:
         if self.pool is not None:  # after a problem, chunks not yet started are dropped
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def results(self, chunks: Iterator[tuple[int, int, tuple[int, ...]]]) -> Iterator:
+    def results(self, chunks: Iterator[tuple[int, int, tuple[int, ...]]]) -> Iterator[ChunkResult]:
         """Chunk results in index order, with a bounded number of chunks in flight."""
         if self.pool is None:
             for start, stop, sizes in chunks:

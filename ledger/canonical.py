@@ -77,12 +77,13 @@ def canonical_value(data: bytes) -> Any | None:
     to; only a mismatch pays for the exact (pure Python) rfc8785 serialiser.
     """
     inexact: list[str] = []  # json.dumps writes these as Python does (1.0, NaN), not as JCS
+
+    def noted(text: str) -> float:
+        inexact.append(text)
+        return float(text)
+
     try:
-        value = json.loads(
-            data,
-            parse_float=lambda text: inexact.append(text) or float(text),
-            parse_constant=lambda text: inexact.append(text) or float(text),
-        )
+        value = json.loads(data, parse_float=noted, parse_constant=noted)
     except ValueError:
         return None
     if not inexact:

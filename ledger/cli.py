@@ -236,7 +236,9 @@ def verify(
             f"ok: {report.records} records verified against checkpoint {report.checkpoint_size}"
         )
         return
-    err.print(f"FAILED at index {report.problem.index}: {report.problem.reason}", markup=False)
+    problem = report.problem
+    assert problem is not None  # a report that is not ok names its problem
+    err.print(f"FAILED at index {problem.index}: {problem.reason}", markup=False)
     raise typer.Exit(1)
 
 
@@ -307,7 +309,9 @@ def submit_and_print(kind: str, payload: dict[str, Any], key_path: Path, target:
     print_json(submit_statement(kind, payload, key_path, target))
 
 
-def _submit_remote(signed: statements.SignedStatement, server: str, log_key: str | None) -> dict:
+def _submit_remote(
+    signed: statements.SignedStatement, server: str, log_key: str | None
+) -> dict[str, Any]:
     from ledger.client import LedgerClient
 
     if log_key:
@@ -536,15 +540,16 @@ def certificate_verify(
     bundle = read_json_file(bundle_file)
     vkey = read_verifier_key_text(log_key)
     opened = None if disclosures is None else parse_document(read_json_file(disclosures))
-    options = {
-        "today": _date_option(today, "--today"),
-        "footprint_tolerance": _decimal_option(footprint_tolerance, "--footprint-tolerance"),
-        "disclosures": opened,
-    }
+    day = _date_option(today, "--today")
+    tolerance = _decimal_option(footprint_tolerance, "--footprint-tolerance")
     if against:
-        verdict = check_freshness(bundle, vkey, against, **options)
+        verdict = check_freshness(
+            bundle, vkey, against, today=day, footprint_tolerance=tolerance, disclosures=opened
+        )
     else:
-        verdict = verify_bundle(bundle, vkey, **options)
+        verdict = verify_bundle(
+            bundle, vkey, today=day, footprint_tolerance=tolerance, disclosures=opened
+        )
     if as_json:
         print_json(verdict.to_dict())
     else:

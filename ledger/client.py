@@ -38,7 +38,8 @@ class Receipt:
 
     @property
     def index(self) -> int:
-        return self.record["index"]
+        index: int = self.record["index"]
+        return index
 
 
 class LedgerClient:

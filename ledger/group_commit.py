@@ -74,18 +74,24 @@ class GroupCommitter:
 
     def submit(self, signed: SignedStatement) -> Appended:
         """Append one statement with whatever arrives with it; its record or its refusal."""
-        return self._enqueue(_Single(signed)).done.result()
+        single = _Single(signed)
+        self._enqueue(single)
+        return single.done.result()
 
     async def submit_async(self, signed: SignedStatement) -> Appended:
         """``submit`` for a caller on an asyncio event loop: it awaits the writer without
         holding a thread."""
-        return await asyncio.wrap_future(self._enqueue(_Single(signed)).done)
+        single = _Single(signed)
+        self._enqueue(single)
+        return await asyncio.wrap_future(single.done)
 
     def submit_many(
         self, statements: Sequence[SignedStatement], field_prefix: str = "statements"
     ) -> list[Appended]:
         """Append a bulk atomically (``Ledger.append_many``), through the same writer."""
-        return self._enqueue(_Bulk(statements, field_prefix)).done.result()
+        bulk = _Bulk(statements, field_prefix)
+        self._enqueue(bulk)
+        return bulk.done.result()
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer thread."""
@@ -94,11 +100,10 @@ class GroupCommitter:
             self._queue.put(_CLOSE)
             self._thread.join()
 
-    def _enqueue(self, item: _Single | _Bulk) -> _Single | _Bulk:
+    def _enqueue(self, item: _Single | _Bulk) -> None:
         if self._closed:
             raise RuntimeError("the group committer is closed")
         self._queue.put(item)
-        return item
 
     # -- the writer thread ----------------------------------------------------------------
     def _run(self) -> None:

@@ -46,7 +46,9 @@ def _pattern(
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-EcmaValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+EcmaValidator = validators.extend(  # type: ignore[no-untyped-call]  # untyped in the stubs
+    Draft202012Validator, {"pattern": _pattern}
+)
 """Draft 2020-12, ``pattern`` as ECMA-262 (module docstring)."""
 
 
@@ -160,7 +162,7 @@ def _twin(schema: Mapping[str, Any], formats: bool) -> Any | None:
         checks = {name: functools.partial(_conforms, checker, name) for name in found}
     try:
         return jsonschema_rs.Draft202012Validator(
-            schema,
+            dict(schema),
             formats=checks,
             validate_formats=formats,
             ignore_unknown_formats=True,

@@ -47,7 +47,7 @@ def matching(payload: Mapping[str, Any], name: str, pattern: re.Pattern[str], wh
 
 def one_of(payload: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
     value = payload.get(name)
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise MalformedError(f"must be one of {', '.join(choices)}", field=f"payload.{name}")
     return value
 

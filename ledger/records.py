@@ -59,8 +59,10 @@ class Record:
         return leaf_hash(self.leaf)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(self.leaf)
+        record: dict[str, Any] = json.loads(self.leaf)
+        return record
 
     @property
     def statement(self) -> dict[str, Any]:
-        return self.to_dict()["statement"]
+        statement: dict[str, Any] = self.to_dict()["statement"]
+        return statement

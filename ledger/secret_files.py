@@ -100,7 +100,8 @@ def _write_temporary(path: Path, data: bytes) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise MalformedError(f"cannot write: {exc.strerror}", field=str(path)) from exc
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise MalformedError(f"cannot write: {reason}", field=str(path)) from exc
         break
     else:  # pragma: no cover - 100 collisions of 64 random bits
         raise MalformedError("cannot create a temporary file beside it", field=str(path))
@@ -118,7 +119,8 @@ def _write_temporary(path: Path, data: bytes) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if isinstance(exc, OSError):
-            raise MalformedError(f"cannot write: {exc.strerror}", field=str(path)) from exc
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise MalformedError(f"cannot write: {reason}", field=str(path)) from exc
         raise
     return temporary
 
@@ -151,7 +153,8 @@ def _link_new(temporary: Path, path: Path) -> None:
             errno.ENOSYS,
         )
         if not unsupported:
-            raise MalformedError(f"cannot write: {exc.strerror}", field=str(path)) from exc
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise MalformedError(f"cannot write: {reason}", field=str(path)) from exc
     # No hard links on this file system: check, then rename (a narrow race, never a
     # write through a link: os.replace only swaps directory entries).
     check_secret_target(path, overwrite=False)

@@ -177,7 +177,9 @@ def revoke_token(engine: Engine, token_id: str, *, now: datetime | None = None) 
         if tokens.token(token_id) is None:
             raise NotFoundError(f"no token {token_id}", field="token_id")
         tokens.revoke(token_id, moment)
-        return _info(tokens.token(token_id), moment)
+        revoked = tokens.token(token_id)
+        assert revoked is not None  # found above, in this transaction
+        return _info(revoked, moment)
 
 
 def list_tokens(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
@@ -149,10 +149,11 @@ def _named_property(error: ValidationError) -> str | None:
     instance = error.instance
     if not isinstance(instance, Mapping):
         return None
+    expected = cast(Any, error.validator_value)  # what the failed keyword asked for
     if error.validator == "required":
-        return next((n for n in error.validator_value if n not in instance), None)
+        return next((n for n in expected if n not in instance), None)
     if error.validator == "dependentRequired":
-        needed = (n for deps in error.validator_value.values() for n in deps)
+        needed = (n for deps in expected.values() for n in deps)
         return next((n for n in needed if n not in instance), None)
     if error.validator == "additionalProperties":
         known = _schema_of(error).get("properties", {})

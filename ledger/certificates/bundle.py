@@ -19,7 +19,7 @@ claim is re-derived from the records.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from ledger import merkle
 from ledger.certificates.status import GradeStatus
@@ -33,6 +33,16 @@ from ledger.storage.grading import GradingRepository
 from ledger.storage.repository import Repository
 from ledger.storage.tables import AccreditationRow, GradeRow
 
+_Row = TypeVar("_Row")
+
+
+def _stored(row: _Row | None, what: str) -> _Row:
+    """A row a recorded grade implies (its batch, rule set, signer keys, a checkpoint):
+    missing, the store is broken, and no bundle is made from it."""
+    if row is None:
+        raise ProofError(f"ledger storage lacks {what}", field="storage")
+    return row
+
 
 def build_bundle(ledger: Ledger, grade_index: int) -> dict[str, Any]:
     """The certificate bundle of the grade recorded at ``grade_index``."""
@@ -41,10 +51,14 @@ def build_bundle(ledger: Ledger, grade_index: int) -> dict[str, Any]:
         grade = grading.grade(grade_index)
         if grade is None:
             raise NotFoundError(f"no grade at record {grade_index}", field="grade_record_index")
-        checkpoint = repo.latest_checkpoint()
+        checkpoint = _stored(repo.latest_checkpoint(), "a checkpoint")
         size = checkpoint.size
-        batch = BatchRepository(session).get(grade.smelter_id, grade.batch_id)
-        ruleset = grading.ruleset(grade.ruleset_id, grade.ruleset_version)
+        batch = _stored(
+            BatchRepository(session).get(grade.smelter_id, grade.batch_id), "the graded batch"
+        )
+        ruleset = _stored(
+            grading.ruleset(grade.ruleset_id, grade.ruleset_version), "the grade's rule set"
+        )
         grant = _grant_behind(grading.accreditations_of(grade.issuer_id), grade, batch.product_form)
         revoked = grade.revoked_index if _below(grade.revoked_index, size) else None
         named = {
@@ -58,7 +72,10 @@ def build_bundle(ledger: Ledger, grade_index: int) -> dict[str, Any]:
             named["revocation"] = revoked
         records = repo.records(named.values())
         key_indexes = sorted(
-            {repo.key(records[i].statement["signer"]).added_index for i in named.values()}
+            {
+                _stored(repo.key(records[i].statement["signer"]), "a signer key").added_index
+                for i in named.values()
+            }
         )
         records |= repo.records(key_indexes)
         entries = {index: _entry(records[index], size, repo) for index in records}

@@ -132,7 +132,7 @@ class Entry:
 
     @property
     def day(self) -> str:
-        return self.record["integrated_at"][:10]
+        return str(self.record["integrated_at"])[:10]
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,8 @@ def _entry(
     record, statement = _included(records[role], checkpoint, where)
     index = record["index"]
     key = keyring.get(statement.signer)
-    _require(key is not None, f"{where}: no key record in the bundle adds signer key")
+    if key is None:
+        raise BundleError(f"{where}: no key record in the bundle adds signer key")
     added_before = key.added_index < index or (index == 0 and statement.kind == GENESIS)
     _require(added_before, f"{where}: signer key was added after record {index}")
     signature = decode_signature(record.get("signature"), f"{where}.record.signature")
@@ -340,7 +341,8 @@ def _check_evaluation(
     if signed is None:
         # A grade from before grades carried their facts: its batch payload is plaintext,
         # evaluated as it was then (footprint method 1, factor table 2024.1).
-        _require(plaintext is not None, "the grade states no facts and the batch is committed")
+        if plaintext is None:
+            raise BundleError("the grade states no facts and the batch is committed")
         facts = facts_from_registration(plaintext, tolerance, pins=LEGACY)
     else:
         _require(isinstance(signed, dict), "records.grade: facts is not an object")
@@ -358,7 +360,7 @@ def _check_evaluation(
 def _check_recomputed(facts: BatchFacts, plaintext: dict[str, Any], tolerance: Decimal) -> None:
     """Every fact recomputed from the opened payload, with what the facts were computed
     with (method, factor table, GWP set, the lots the batch named), must be the same."""
-    pins = Pins(facts.method, facts.factor_table_version, facts.gwp_set) if facts.is_v2 else LEGACY
+    pins = Pins(facts.method, facts.factor_table_version, facts.gwp_set) if facts.method else LEGACY
     lots = list(facts.ledger_lots or ())
     recomputed = facts_from_registration(plaintext, tolerance, pins=pins, ledger_lots=lots)
     mine = recomputed.to_dict()
@@ -440,7 +442,8 @@ def _check_revocation(
     if status.revoked_index is None:
         _require(revocation is None, "records.revocation is present but the status says active")
         return
-    _require(revocation is not None, "the status says revoked but records.revocation is missing")
+    if revocation is None:
+        raise BundleError("the status says revoked but records.revocation is missing")
     _expect_kind(revocation, REVOKE_GRADE)
     _require(revocation.index == status.revoked_index, "records.revocation is not the one named")
     _require(
@@ -515,4 +518,5 @@ def _field(obj: dict[str, Any], name: str, kind: type, where: str = "bundle") ->
 
 
 def _text(bundle: dict[str, Any], name: str) -> str:
-    return _field(bundle, name, str)
+    text: str = _field(bundle, name, str)
+    return text

@@ -45,8 +45,8 @@ from ledger.storage.db import read_session
 from ledger.storage.tables import GradeRow, LotEdgeRow, LotRow
 
 #: A lot or an edge as an ORM object or as a Core row of the same columns (``Walk``).
-Lot = LotRow | Row
-Edge = LotEdgeRow | Row
+Lot = LotRow | Row[Any]
+Edge = LotEdgeRow | Row[Any]
 
 DEFAULT_DEPTH: Final = 10
 MAX_DEPTH: Final = 50
@@ -179,8 +179,8 @@ def metal_fractions(start: Lot, walk: Walk) -> tuple[dict[int, Decimal], dict[st
             roots[lot.id] = mine
             continue
         per_kg = mine / lot.input_kg
-        for edge in incoming[lot.id]:
-            share[edge.parent] += per_kg * edge.mass_kg
+        for parent_edge in incoming[lot.id]:
+            share[parent_edge.parent] += per_kg * parent_edge.mass_kg
         external[SCRAP_PRE] += per_kg * lot.external_pre_kg
         external[SCRAP_POST] += per_kg * lot.external_post_kg
         external[PRIMARY] += per_kg * lot.external_primary_kg

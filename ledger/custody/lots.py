@@ -147,7 +147,7 @@ def _event_row(
     }
 
 
-def lot_values(lot: LotRow | Row) -> LotValues:
+def lot_values(lot: LotRow | Row[Any]) -> LotValues:
     """What the ledger states about a lot, for a batch or transform that uses its metal."""
     return LotValues(
         kg_co2e_per_t=lot.footprint_kg_co2e_per_t,
@@ -254,7 +254,7 @@ def event(
     }
 
 
-def edge(parent: LotRow, child: LotRow, mass_kg: int, operation: str, index: int) -> dict:
+def edge(parent: LotRow, child: LotRow, mass_kg: int, operation: str, index: int) -> dict[str, Any]:
     return {
         "parent": parent.id,
         "child": child.id,
@@ -264,11 +264,11 @@ def edge(parent: LotRow, child: LotRow, mass_kg: int, operation: str, index: int
     }
 
 
-def ref_of(lot: LotRow | Row) -> dict[str, str]:
+def ref_of(lot: LotRow | Row[Any]) -> dict[str, str]:
     return {"ns": lot.ns, "batch_id": lot.lot_id}
 
 
-def shares_of(lot: LotRow | Row) -> tuple[Decimal, Decimal, Decimal]:
+def shares_of(lot: LotRow | Row[Any]) -> tuple[Decimal, Decimal, Decimal]:
     """(pre-consumer, post-consumer, certificate-backed renewable) shares, exact."""
     return (
         Decimal(lot.recycled_pre_share),

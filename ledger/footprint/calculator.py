@@ -302,7 +302,7 @@ def _result_v2(
     gwp_set: str,
     lots: Mapping[LotKey, LotValues],
 ) -> FootprintResult:
-    notes, blockers = i.assumptions, []
+    notes, blockers = i.assumptions, list[str]()
     electricity = _electricity_v2(reg, tables, notes)
     per_t = Decimal(1000) / reg.mass_kg
     alloying = _alloying(reg, tables, blockers)

@@ -97,4 +97,5 @@ def _payload_of(document: Mapping[str, Any]) -> Mapping[str, Any]:
     kind = document.get("kind", KIND)
     if kind != KIND:
         raise MalformedError(f"statement kind is {kind!r}, not {KIND!r}", field="kind")
-    return document["payload"]
+    payload: Mapping[str, Any] = document["payload"]
+    return payload

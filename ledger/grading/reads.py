@@ -92,7 +92,9 @@ def facts_of_batch(
     tolerance: Decimal = DEFAULT_TOLERANCE,
 ) -> dict[str, Any]:
     """The facts a rule set grades a batch on, as a ``grade.issue`` must state them."""
-    return preview_evaluation(engine, smelter_id, batch_id, ruleset_id, version, tolerance)["facts"]
+    preview = preview_evaluation(engine, smelter_id, batch_id, ruleset_id, version, tolerance)
+    facts: dict[str, Any] = preview["facts"]
+    return facts
 
 
 def preview_evaluation(

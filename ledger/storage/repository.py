@@ -154,7 +154,9 @@ class Repository:
         ).scalar()
         return None if value is None else bytes(value)
 
-    def stream_records(self, start: int = 0, stop: int | None = None) -> Iterator[list[tuple]]:
+    def stream_records(
+        self, start: int = 0, stop: int | None = None
+    ) -> Iterator[list[tuple[int, bytes, bytes]]]:
         """Yield chunks of ``(idx, leaf, leaf_hash)`` in index order, keyset-paginated."""
         position = start
         while True:

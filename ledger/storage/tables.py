@@ -216,7 +216,9 @@ class LotRow(SQLModel, table=True):
         Index("ix_lots_holder", "holder_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    # Typed as stored rows have it (the database assigns it when the row is flushed; no
+    # code reads the id of a lot it has not yet added and flushed).
+    id: int = Field(default=None, primary_key=True)
     ns: str
     lot_id: str
     origin: str  # batch | split | transfer | transform
