@@ -44,7 +44,7 @@ from ledger.checkpoints import NoteVerifier, open_checkpoint
 from ledger.disclosure.format import parse_disclosure
 from ledger.disclosure.reveal import digests_in
 from ledger.errors import LedgerError
-from ledger.participants import KEY_KINDS, KeyHistory
+from ledger.key_history import KEY_KINDS, KeyHistory
 from ledger.records import GENESIS_PREV, Record, statement_slice
 from ledger.statements import decode_signature
 from ledger.storage.db import make_engine, read_session
@@ -115,7 +115,7 @@ def _init_worker(history: KeyHistory, database_url: str | None = None) -> None:
         {k: Ed25519PublicKey.from_public_bytes(s.public_key) for k, s in history.keys.items()}
     )
     if database_url is not None:
-        _engine = make_engine(database_url)
+        _engine = make_engine(database_url, read_only=True)
 
 
 def check_range(start: int, stop: int, sizes: tuple[int, ...]) -> ChunkResult:

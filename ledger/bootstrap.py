@@ -18,8 +18,8 @@ from ledger import keys, statements
 from ledger.catalog import default_kinds
 from ledger.checkpoints import NoteSigner
 from ledger.errors import InvalidError, NotFoundError
+from ledger.kind_names import GENESIS
 from ledger.log import Ledger
-from ledger.participants import GENESIS
 from ledger.settings import Settings
 from ledger.storage.db import make_engine, read_session
 from ledger.storage.migrate import migrate

@@ -25,11 +25,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ledger import keys, statements
 from ledger.audit import Auditor
 from ledger.bootstrap import init_ledger, open_ledger
-from ledger.checkpoints import NoteVerifier
+from ledger.checkpoints import NoteSigner, NoteVerifier
 from ledger.disclosure.sign import sign_statement
-from ledger.errors import LedgerError, MalformedError
+from ledger.errors import LedgerError, MalformedError, NotFoundError
+from ledger.log import Ledger
 from ledger.secret_files import check_secret_target
 from ledger.settings import Settings
+from ledger.storage.db import make_engine, read_session
+from ledger.storage.repository import Repository
 from ledger.visibility import operator_viewer
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -55,6 +58,11 @@ Server = Annotated[
     str | None,
     typer.Option("--server", help="Submit over HTTP to this ledger URL instead of the database"),
 ]
+ReadServer = Annotated[
+    str | None,
+    typer.Option("--server", help="Read from this ledger server (URL) instead of a database"),
+]
+Token = Annotated[str | None, typer.Option(help="API token for --server (or LEDGER_API_TOKEN)")]
 LogKey = Annotated[
     str | None,
     typer.Option("--log-key", help="Pinned verifier key string, or a file holding it"),
@@ -86,6 +94,30 @@ def settings_for(database: str | None, data_dir: Path | None = None) -> Settings
     return Settings(**overrides)
 
 
+def read_ledger(database: str | None, data_dir: Path | None) -> tuple[Ledger, Settings]:
+    """The local ledger a read command reads, or a refusal that points a reader without
+    one to ``--server`` (a buyer has no ledger to initialise)."""
+    settings = settings_for(database, data_dir)
+    if not settings.resolved_log_key_path().exists():
+        raise NotFoundError(
+            f"no ledger in {settings.data_dir}: to read a ledger server, add --server URL"
+            " (and --token for what your participant may read)"
+        )
+    return open_ledger(settings), settings
+
+
+def remote_json(server: str, path: str, token: str | None = None) -> Any:
+    from ledger.client import fetch_json
+
+    return fetch_json(server, path, token=_token(token))
+
+
+def _quoted(*parts: str) -> str:
+    from urllib.parse import quote
+
+    return "/".join(quote(part, safe="") for part in parts)
+
+
 def print_json(value: Any) -> None:
     out.print_json(json.dumps(value))
 
@@ -98,6 +130,19 @@ def read_verifier_key_text(value: str) -> str:
 
 def read_verifier_key(value: str) -> NoteVerifier:
     return NoteVerifier.parse(read_verifier_key_text(value))
+
+
+def _own_verifier(settings: Settings) -> NoteVerifier:
+    """The verifier key of the ledger whose log key this data directory holds."""
+    path = settings.resolved_log_key_path()
+    if not path.exists():
+        raise NotFoundError(
+            f"no --log-key given and no log key at {path}: pass the ledger's verifier key"
+            " with --log-key (GET /v1/log-key gives it)",
+            field="log_key",
+        )
+    signer = NoteSigner(settings.origin, keys.read_private_key(path))
+    return NoteVerifier.parse(signer.verifier_key())
 
 
 def read_json_file(path: Path) -> Any:
@@ -210,11 +255,17 @@ def verify(
     log_key: LogKey = None,
     workers: Annotated[int | None, typer.Option(help="Processes checking signatures")] = None,
 ) -> None:
-    """Audit everything: chain, signatures, key validity, Merkle root vs checkpoint."""
+    """Audit everything: chain, signatures, key validity, Merkle root vs checkpoint.
+
+    Needs only the log's public verifier key (--log-key, as `GET /v1/log-key` gives it;
+    without it, the key of this data directory's ledger). The database is opened read
+    only: the audit writes nothing and creates nothing, not even a missing database."""
     settings = settings_for(database, data_dir)
-    ledger = open_ledger(settings)
-    verifier = read_verifier_key(log_key) if log_key else ledger.verifier
-    total = ledger.tree_size()
+    verifier = read_verifier_key(log_key) if log_key else _own_verifier(settings)
+    engine = make_engine(settings.resolved_database_url(), read_only=True)
+    with read_session(engine) as session:
+        head = Repository(session).head()
+    total = head.size if head else 0
     with Progress(
         TextColumn("verifying"),
         BarColumn(),
@@ -225,7 +276,7 @@ def verify(
     ) as progress:
         task = progress.add_task("records", total=total)
         auditor = Auditor(
-            ledger.engine,
+            engine,
             verifier,
             workers=workers,
             on_progress=lambda done: progress.update(task, completed=done),
@@ -244,16 +295,35 @@ def verify(
 
 @app.command()
 @refusals_exit
-def checkpoint(database: Database = None, data_dir: DataDir = None) -> None:
+def checkpoint(
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: ReadServer = None,
+    token: Token = None,
+) -> None:
     """Print the latest signed checkpoint."""
-    sys.stdout.write(open_ledger(settings_for(database, data_dir)).latest_checkpoint())
+    if server:
+        from ledger.client import fetch_text
+
+        sys.stdout.write(fetch_text(server, "/v1/checkpoint", token=_token(token)))
+        return
+    sys.stdout.write(read_ledger(database, data_dir)[0].latest_checkpoint())
 
 
 @app.command()
 @refusals_exit
-def record(index: int, database: Database = None, data_dir: DataDir = None) -> None:
+def record(
+    index: int,
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: ReadServer = None,
+    token: Token = None,
+) -> None:
     """Print one record and its leaf hash."""
-    found = open_ledger(settings_for(database, data_dir)).record(index)
+    if server:
+        print_json(remote_json(server, f"/v1/records/{index}", token))
+        return
+    found = read_ledger(database, data_dir)[0].record(index)
     print_json({"record": found.to_dict(), "leaf_hash": found.leaf_hash.hex()})
 
 
@@ -264,9 +334,15 @@ def proof_inclusion(
     tree_size: Annotated[int | None, typer.Option(help="Default: the latest size")] = None,
     database: Database = None,
     data_dir: DataDir = None,
+    server: ReadServer = None,
+    token: Token = None,
 ) -> None:
     """Inclusion proof of record INDEX in the tree of size N."""
-    proof = open_ledger(settings_for(database, data_dir)).inclusion_proof(index, tree_size)
+    if server:
+        query = f"?tree_size={tree_size}" if tree_size else ""
+        print_json(remote_json(server, f"/v1/proofs/inclusion/{index}{query}", token))
+        return
+    proof = read_ledger(database, data_dir)[0].inclusion_proof(index, tree_size)
     hashes = [h.hex() for h in proof.hashes]
     print_json({"index": index, "tree_size": proof.tree_size, "hashes": hashes})
 
@@ -274,12 +350,20 @@ def proof_inclusion(
 @proof_app.command("consistency")
 @refusals_exit
 def proof_consistency(
-    old: int, new: int, database: Database = None, data_dir: DataDir = None
+    old: int,
+    new: int,
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: ReadServer = None,
+    token: Token = None,
 ) -> None:
     """Consistency proof between tree sizes OLD and NEW."""
     if old > new:
         raise MalformedError("OLD must not exceed NEW", field="old")
-    proof = open_ledger(settings_for(database, data_dir)).consistency_proof(old, new)
+    if server:
+        print_json(remote_json(server, f"/v1/proofs/consistency?old={old}&new={new}", token))
+        return
+    proof = read_ledger(database, data_dir)[0].consistency_proof(old, new)
     print_json({"old": old, "new": new, "hashes": [h.hex() for h in proof.hashes]})
 
 
@@ -424,13 +508,21 @@ def batch_register(
 @batch_app.command("show")
 @refusals_exit
 def batch_show(
-    smelter_id: str, batch_id: str, database: Database = None, data_dir: DataDir = None
+    smelter_id: str,
+    batch_id: str,
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: ReadServer = None,
+    token: Token = None,
 ) -> None:
-    """A batch with its derived values, footprints and record (read as the operator)."""
+    """A batch with its derived values, footprints and record (from the database as the
+    operator, or from a server as your token's participant)."""
     from ledger.batches.reads import get_batch
 
-    settings = settings_for(database, data_dir)
-    ledger = open_ledger(settings)
+    if server:
+        print_json(remote_json(server, f"/v1/batches/{_quoted(smelter_id, batch_id)}", token))
+        return
+    ledger, settings = read_ledger(database, data_dir)
     print_json(
         get_batch(ledger.engine, operator_viewer(settings.operator_id), smelter_id, batch_id)
     )
@@ -448,14 +540,23 @@ def batch_footprint(
     gwp_set: Annotated[str | None, typer.Option(help="GWP set (default: the declared)")] = None,
     database: Database = None,
     data_dir: DataDir = None,
+    server: ReadServer = None,
+    token: Token = None,
 ) -> None:
     """Recompute a stored batch's footprint with another method or factor table, beside the
     recorded one (a preview: nothing is written)."""
+    from urllib.parse import urlencode
+
     from ledger.batches.reads import recompute_footprint
     from ledger.batches.registration import footprint_tolerance
 
-    settings = settings_for(database, data_dir)
-    ledger = open_ledger(settings)
+    if server:
+        chosen = {"method": method, "factor_table_version": factor_table, "gwp_set": gwp_set}
+        query = urlencode({name: value for name, value in chosen.items() if value})
+        path = f"/v1/batches/{_quoted(smelter_id, batch_id)}/footprint?{query}"
+        print_json(remote_json(server, path, token))
+        return
+    ledger, settings = read_ledger(database, data_dir)
     preview = recompute_footprint(
         ledger.engine,
         operator_viewer(settings.operator_id),
@@ -486,22 +587,18 @@ def footprint(
 def certificate_get(
     grade_index: Annotated[int, typer.Argument(help="Record index of the grade.issue")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
-    server: Annotated[str | None, typer.Option(help="Fetch from this ledger URL")] = None,
+    server: ReadServer = None,
+    token: Token = None,
     database: Database = None,
     data_dir: DataDir = None,
 ) -> None:
     """Fetch a grade's certificate bundle (from the database, or a server with --server)."""
     if server:
-        import httpx
-
-        response = httpx.get(f"{server.rstrip('/')}/v1/certificates/{grade_index}", timeout=30)
-        if response.status_code >= 400:
-            raise LedgerError(f"{server}: HTTP {response.status_code}: {response.text[:200]}")
-        bundle = response.json()
+        bundle = remote_json(server, f"/v1/certificates/{grade_index}", token)
     else:
         from ledger.certificates import build_bundle
 
-        bundle = build_bundle(open_ledger(settings_for(database, data_dir)), grade_index)
+        bundle = build_bundle(read_ledger(database, data_dir)[0], grade_index)
     text = json.dumps(bundle, indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
@@ -705,12 +802,20 @@ def custody_policy(
 @custody_app.command("show")
 @refusals_exit
 def custody_show(
-    ns: str, batch_id: str, database: Database = None, data_dir: DataDir = None
+    ns: str,
+    batch_id: str,
+    database: Database = None,
+    data_dir: DataDir = None,
+    server: ReadServer = None,
+    token: Token = None,
 ) -> None:
     """A lot's holder, available mass, parents, children and custody history."""
     from ledger.custody.reads import custody_view
 
-    ledger = open_ledger(settings_for(database, data_dir))
+    if server:
+        print_json(remote_json(server, f"/v1/batches/{_quoted(ns, batch_id)}/custody", token))
+        return
+    ledger = read_ledger(database, data_dir)[0]
     print_json(custody_view(ledger.engine, ns, batch_id))
 
 
@@ -723,11 +828,17 @@ def lineage(
     depth: Annotated[int, typer.Option(help="Levels shown, 1 to 50")] = 10,
     database: Database = None,
     data_dir: DataDir = None,
+    server: ReadServer = None,
+    token: Token = None,
 ) -> None:
     """Lineage graph of a lot (JSON); going up, with its claim summary."""
     from ledger.custody.lineage import lineage as lineage_of
 
-    ledger = open_ledger(settings_for(database, data_dir))
+    if server:
+        path = f"/v1/batches/{_quoted(ns, batch_id)}/lineage?direction={direction}&depth={depth}"
+        print_json(remote_json(server, path, token))
+        return
+    ledger = read_ledger(database, data_dir)[0]
     print_json(lineage_of(ledger.engine, ns, batch_id, direction, depth))
 
 
@@ -779,24 +890,19 @@ def disclosure_revoke(
 def disclosure_get(
     index: Annotated[int, typer.Argument(help="Record index (e.g. of a batch.register)")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here")] = None,
-    server: Annotated[str | None, typer.Option(help="Fetch from this ledger URL")] = None,
-    token: Annotated[
-        str | None, typer.Option(help="API token for --server (or LEDGER_API_TOKEN)")
-    ] = None,
+    server: ReadServer = None,
+    token: Token = None,
     database: Database = None,
     data_dir: DataDir = None,
 ) -> None:
     """A record's disclosures, for `certificate verify --disclosures` (from the database as
     the operator, or from a server with your API token)."""
     if server:
-        from ledger.client import fetch_json
-
-        document = fetch_json(server, f"/v1/records/{index}/disclosures", token=_token(token))
+        document = remote_json(server, f"/v1/records/{index}/disclosures", token)
     else:
         from ledger.disclosure.reads import record_disclosures
 
-        settings = settings_for(database, data_dir)
-        ledger = open_ledger(settings)
+        ledger, settings = read_ledger(database, data_dir)
         document = record_disclosures(ledger.engine, operator_viewer(settings.operator_id), index)
     text = json.dumps(document, indent=2) + "\n"
     if output is None:
@@ -807,8 +913,6 @@ def disclosure_get(
 
 
 def _token(value: str | None) -> str | None:
-    import os
-
     return value or os.environ.get("LEDGER_API_TOKEN") or None
 
 

@@ -198,11 +198,24 @@ class LedgerClient:
 
 def fetch_json(base_url: str, path: str, *, token: str | None = None) -> Any:
     """GET a JSON document from a ledger server; its refusals raise the matching error."""
+    return _get(base_url, path, token).json()
+
+
+def fetch_text(base_url: str, path: str, *, token: str | None = None) -> str:
+    """GET a text document (a checkpoint, the log key) from a ledger server."""
+    return _get(base_url, path, token).text
+
+
+def _get(base_url: str, path: str, token: str | None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = httpx.get(f"{base_url.rstrip('/')}{path}", headers=headers, timeout=30)
+    url = f"{base_url.rstrip('/')}{path}"
+    try:
+        response = httpx.get(url, headers=headers, timeout=30)
+    except httpx.HTTPError as error:  # unreachable, refused, timed out: one readable line
+        raise LedgerError(f"{base_url}: {error or type(error).__name__}") from None
     if response.status_code >= 400:
         raise _server_error(response)
-    return response.json()
+    return response
 
 
 def _server_error(response: httpx.Response) -> LedgerError:

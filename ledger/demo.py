@@ -19,8 +19,8 @@ from ledger.bootstrap import load_or_create_key
 from ledger.custody.demo import load_custody_demo, load_custody_steps
 from ledger.disclosure.sign import sign_statement
 from ledger.grading.demo import load_grading_demo
+from ledger.kind_names import PARTICIPANT_REGISTER as REGISTER
 from ledger.log import Ledger
-from ledger.participants import REGISTER
 from ledger.resources import load_demo_json
 from ledger.secret_files import check_secret_target, write_secret_file
 from ledger.settings import Settings

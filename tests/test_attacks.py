@@ -34,8 +34,8 @@ from ledger.catalog import default_kinds
 from ledger.certificates import build_bundle, verify_bundle
 from ledger.checkpoints import Checkpoint, NoteSigner, open_checkpoint, sign_checkpoint
 from ledger.errors import ForbiddenError, NotFoundError, SignatureError
+from ledger.kind_names import GENESIS
 from ledger.log import Ledger
-from ledger.participants import GENESIS
 from ledger.records import leaf_bytes
 from ledger.statements import SignedStatement, make_statement, sign, utc_now
 from ledger.storage.db import make_engine, write_session

@@ -388,11 +388,17 @@ def test_impossible_proofs_are_refused(
     assert cli.refused("proof", *args).startswith(expected)
 
 
-def test_commands_before_init_are_refused(cli: Cli) -> None:
+def test_commands_before_init_are_refused(cli: Cli, tmp_path: Path) -> None:
+    """A read points to a ledger server (a reader has none of their own to create); a
+    write, which only the operator's ledger takes locally, points to init."""
     line = cli.refused("checkpoint")
-    assert (
-        line == f"error: no log key at {cli.data_dir / 'log-key.pem'}; run `alu-ledger init` first"
-    )
+    assert line.startswith(f"error: no ledger in {cli.data_dir}: to read a ledger server")
+    key = tmp_path / "k.pem"
+    cli.run("keygen", key)
+    payload = cli.write_json("d.json", document(1))
+    line = cli.refused("submit", "document.attest", payload, "--key", key)
+    log_key = cli.data_dir / "log-key.pem"
+    assert line == f"error: no log key at {log_key}; run `alu-ledger init` first"
 
 
 def test_a_refused_submit_stores_nothing(cli: Cli, initialised: str, smelter_key: Path) -> None:

@@ -36,8 +36,8 @@ from ledger.bootstrap import init_ledger
 from ledger.catalog import default_kinds
 from ledger.disclosure.sign import sign_statement
 from ledger.errors import InvalidError, MalformedError
+from ledger.kind_names import GENESIS
 from ledger.log import Ledger
-from ledger.participants import GENESIS
 from ledger.settings import Settings
 from ledger.statements import SignedStatement, make_statement, sign
 from tests.conftest import LedgerEnv, make_env

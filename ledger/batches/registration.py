@@ -38,13 +38,14 @@ from ledger.footprint import (
     load_factor_tables,
 )
 from ledger.footprint.calculator import CURRENT_METHOD
+from ledger.kind_names import BATCH_REGISTER
 from ledger.kinds import AppendContext, Author, KindRegistry, StatementKind, require_role
 from ledger.statements import Statement
 from ledger.storage.batches import BatchRepository, SqlClaimBook
 from ledger.storage.custody import CustodyRepository
 from ledger.storage.tables import LotRow
 
-KIND: Final = "batch.register"
+KIND: Final = BATCH_REGISTER
 PPM: Final = Decimal(1_000_000)
 
 

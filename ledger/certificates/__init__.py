@@ -8,8 +8,29 @@ revocation), proving the new checkpoint consistent with the bundle's.
 See docs/grading.md ("Certificates").
 """
 
-from ledger.certificates.bundle import build_bundle
-from ledger.certificates.freshness import check_freshness
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ledger.certificates.verify import FORMAT, GradeSummary, Verdict, verify_bundle
+
+if TYPE_CHECKING:
+    from ledger.certificates.bundle import build_bundle
+    from ledger.certificates.freshness import check_freshness
+
+
+def __getattr__(name: str) -> Any:
+    """``build_bundle`` (storage) and ``check_freshness`` (HTTP) load on first use, so that
+    importing the verifier brings in neither (``tests/test_offline_verifier.py``)."""
+    if name == "build_bundle":
+        from ledger.certificates.bundle import build_bundle
+
+        return build_bundle
+    if name == "check_freshness":
+        from ledger.certificates.freshness import check_freshness
+
+        return check_freshness
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["FORMAT", "GradeSummary", "Verdict", "build_bundle", "check_freshness", "verify_bundle"]

@@ -39,7 +39,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ledger import keys, merkle
-from ledger.batches.registration import KIND as BATCH_REGISTER
 from ledger.canonical import canonical_bytes
 from ledger.certificates.status import GradeStatus
 from ledger.checkpoints import Checkpoint, NoteVerifier, open_checkpoint
@@ -57,11 +56,14 @@ from ledger.grading.facts_from_batch import (
     facts_from_registration,
     public_facts,
 )
-from ledger.grading.kinds import GRANT, ISSUE, PUBLISH
-from ledger.grading.kinds import REVOKE as REVOKE_GRADE
 from ledger.grading.rulesets import RuleSet, parse_ruleset
 from ledger.grading.scope import scope_covers
-from ledger.participants import GENESIS, KEY_KINDS, key_events
+from ledger.key_history import KEY_KINDS, key_events
+from ledger.kind_names import ACCREDITATION_GRANT as GRANT
+from ledger.kind_names import BATCH_REGISTER, GENESIS
+from ledger.kind_names import GRADE_ISSUE as ISSUE
+from ledger.kind_names import GRADE_REVOKE as REVOKE_GRADE
+from ledger.kind_names import RULESET_PUBLISH as PUBLISH
 from ledger.statements import Statement, decode_signature
 
 FORMAT = "alu-ledger-certificate/v1"

@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger.batches.derived import derive, stated_lot_values
 from ledger.batches.payload import parse_registration
@@ -33,7 +33,9 @@ from ledger.footprint import (
 )
 from ledger.footprint.calculator import CURRENT_METHOD, METHOD_V1, V1_TABLE
 from ledger.grading.facts import BatchFacts
-from ledger.storage.tables import BatchRow
+
+if TYPE_CHECKING:  # a type only: the verifier imports this module and no storage
+    from ledger.storage.tables import BatchRow
 
 
 @dataclass(frozen=True)

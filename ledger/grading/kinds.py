@@ -40,17 +40,24 @@ from ledger.grading.facts import BatchFacts, check_attested_facts
 from ledger.grading.ruleset_facts import ruleset_facts
 from ledger.grading.rulesets import RuleSet, parse_ruleset
 from ledger.grading.scope import ALL_RULESETS, scope_covers
+from ledger.kind_names import (
+    ACCREDITATION_GRANT,
+    ACCREDITATION_WITHDRAW,
+    GRADE_ISSUE,
+    GRADE_REVOKE,
+    RULESET_PUBLISH,
+)
 from ledger.kinds import OPERATOR_ROLE, AppendContext, Author, StatementKind, require_role
 from ledger.statements import Statement
 from ledger.storage.batches import BatchRepository
 from ledger.storage.grading import GradingRepository
 from ledger.storage.tables import AccreditationRow, GradeRow, RulesetRow
 
-GRANT = "accreditation.grant"
-WITHDRAW = "accreditation.withdraw"
-PUBLISH = "ruleset.publish"
-ISSUE = "grade.issue"
-REVOKE = "grade.revoke"
+GRANT = ACCREDITATION_GRANT
+WITHDRAW = ACCREDITATION_WITHDRAW
+PUBLISH = RULESET_PUBLISH
+ISSUE = GRADE_ISSUE
+REVOKE = GRADE_REVOKE
 CENTRE_ROLE = "evaluation_centre"
 
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)

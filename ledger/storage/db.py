@@ -28,6 +28,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from ledger.errors import NotFoundError
+
 try:
     import fcntl
 except ImportError:  # not POSIX: SQLite's busy timeout alone orders the writers
@@ -95,8 +97,14 @@ def is_timeout(error: BaseException) -> bool:
     return isinstance(original, sqlite3.OperationalError) and str(original) == "interrupted"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """The engine for ``url``. ``read_only``: for an audit of a database this process does
+    not own: nothing is created (a missing SQLite file is refused, not made), and every
+    connection refuses writes (SQLite opened with ``mode=ro``, PostgreSQL
+    ``default_transaction_read_only``)."""
     parsed = make_url(url)
+    if read_only:
+        return _read_only_engine(url, parsed)
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, parsed.database)
     else:
@@ -107,6 +115,24 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "begin", _postgres_statement_timeout)
     event.listen(engine, "before_cursor_execute", _refuse_after_deadline)
     return engine
+
+
+def _read_only_engine(url: str, parsed: Any) -> Engine:
+    if parsed.get_backend_name() != "sqlite":
+        engine = create_engine(
+            url, connect_args={"options": "-c default_transaction_read_only=on"}, pool_size=2
+        )
+        event.listen(engine, "before_cursor_execute", _refuse_after_deadline)
+        return engine
+    database = parsed.database
+    if parsed.query.get("mode") == "ro":  # already read only (an audit worker's copy)
+        return create_engine(url, connect_args={"check_same_thread": False})
+    if not database or database == ":memory:" or not Path(database).is_file():
+        raise NotFoundError(f"no SQLite database at {database}", field="database")
+    # mode=ro: SQLite itself refuses every write, and a read-only connection never
+    # checkpoints the write-ahead log into the database file when it closes.
+    read_only_url = f"sqlite:///file:{Path(database).resolve()}?mode=ro&uri=true"
+    return create_engine(read_only_url, connect_args={"check_same_thread": False})
 
 
 def _refuse_after_deadline(*_: Any) -> None:
