@@ -118,6 +118,12 @@ def _init_worker(history: KeyHistory, database_url: str | None = None) -> None:
         _engine = make_engine(database_url, read_only=True)
 
 
+def set_key_history(history: KeyHistory) -> None:
+    """The key history ``check_chunk`` checks signers against in this process (the
+    remote audit grows it page by page)."""
+    _init_worker(history)
+
+
 def check_range(start: int, stop: int, sizes: tuple[int, ...]) -> ChunkResult:
     """In a worker process: read records ``[start, stop)`` and check them."""
     assert _engine is not None, "the worker was not initialised with a database"

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ledger import keys, statements
-from ledger.audit import Auditor
+from ledger.audit import Auditor, AuditReport
 from ledger.bootstrap import init_ledger, open_ledger
 from ledger.checkpoints import NoteSigner, NoteVerifier
 from ledger.disclosure.sign import sign_statement
@@ -254,26 +254,31 @@ def verify(
     data_dir: DataDir = None,
     log_key: LogKey = None,
     workers: Annotated[int | None, typer.Option(help="Processes checking signatures")] = None,
+    server: Annotated[
+        str | None, typer.Option("--server", help="Audit this ledger server over REST")
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="With --server: resume from and save the audit's progress here"),
+    ] = None,
 ) -> None:
     """Audit everything: chain, signatures, key validity, Merkle root vs checkpoint.
 
     Needs only the log's public verifier key (--log-key, as `GET /v1/log-key` gives it;
     without it, the key of this data directory's ledger). The database is opened read
-    only: the audit writes nothing and creates nothing, not even a missing database."""
+    only: the audit writes nothing and creates nothing, not even a missing database.
+    With --server it reads the records over REST instead, page by page; --state FILE
+    makes it resumable and proves the ledger still extends what was audited before."""
+    if server:
+        _verify_remote(server, log_key, state)
+        return
     settings = settings_for(database, data_dir)
     verifier = read_verifier_key(log_key) if log_key else _own_verifier(settings)
     engine = make_engine(settings.resolved_database_url(), read_only=True)
     with read_session(engine) as session:
         head = Repository(session).head()
     total = head.size if head else 0
-    with Progress(
-        TextColumn("verifying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
+    with _progress() as progress:
         task = progress.add_task("records", total=total)
         auditor = Auditor(
             engine,
@@ -282,6 +287,43 @@ def verify(
             on_progress=lambda done: progress.update(task, completed=done),
         )
         report = auditor.run()
+    _print_report(report)
+
+
+def _verify_remote(server: str, log_key: str | None, state: Path | None) -> None:
+    from ledger.remote_audit import RemoteAuditor
+
+    if not log_key:
+        raise MalformedError(
+            "--server needs --log-key: the key you trust, not one the server offers",
+            field="log_key",
+        )
+    with _progress() as progress:
+        task = progress.add_task("records", total=None)
+        auditor = RemoteAuditor(
+            server,
+            read_verifier_key(log_key),
+            state_file=state,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+        report = auditor.run()
+    if auditor.resumed_from:
+        out.print(f"resumed from {auditor.resumed_from} records audited before")
+    _print_report(report)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _print_report(report: AuditReport) -> None:
     if report.ok:
         out.print(
             f"ok: {report.records} records verified against checkpoint {report.checkpoint_size}"

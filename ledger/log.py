@@ -326,6 +326,17 @@ class Ledger:
             raise NotFoundError(f"no record with index {index}", field="index")
         return record
 
+    def records_page(self, start: int, limit: int) -> tuple[list[tuple[int, bytes, bytes]], int]:
+        """Records ``[start, start + limit)`` that the tree holds, as ``(index, leaf,
+        leaf_hash)`` in index order (one indexed range read), and the tree size they were
+        read under: what a remote audit streams."""
+        with immutable_read_session(self.engine) as session:
+            repo = Repository(session)
+            size = self._size_or_latest(repo, None)
+            stop = min(start + limit, size)
+            rows = [row for chunk in repo.stream_records(start, stop) for row in chunk]
+        return [(idx, bytes(leaf), bytes(digest)) for idx, leaf, digest in rows], size
+
     def latest_checkpoint(self) -> str:
         with read_session(self.engine) as session:
             row = Repository(session).latest_checkpoint()

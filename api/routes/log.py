@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +18,7 @@ from api.deps import (
     TreeSize,
     ViewerDep,
 )
+from ledger.canonical import SAFE_INTEGER
 from ledger.disclosure.reads import record_disclosures
 from ledger.errors import MalformedError
 from ledger.log import Appended, Proof
@@ -70,6 +72,22 @@ class ConsistencyProofModel(BaseModel):
 class RecordModel(BaseModel):
     record: dict[str, Any]
     leaf_hash: str
+
+
+class RawRecordModel(BaseModel):
+    index: int
+    leaf: str = Field(description="the record's exact bytes (RFC 8785 JSON), standard base64")
+    leaf_hash: str = Field(description="RFC 9162 leaf hash of those bytes, hex")
+
+
+class RecordsPageModel(BaseModel):
+    records: list[RawRecordModel]
+    tree_size: int = Field(description="the tree size the page was read under")
+    next_start: int | None = Field(description="start of the next page; null after the last")
+
+
+#: The most records one page holds (about 1 KB each).
+MAX_RECORDS_PAGE = 1_000
 
 
 class AppendedModel(RecordModel):
@@ -173,6 +191,27 @@ def post_statements_bulk(writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
         "records": [record_json(a.record) for a in appended],
         "tree_size": appended[-1].tree_size,
         "checkpoint": appended[-1].checkpoint,
+    }
+
+
+@router.get("/records", response_model=RecordsPageModel, summary="Records in index order")
+def get_records(
+    ledger: LedgerDep,
+    start: Annotated[int, Query(ge=0, le=SAFE_INTEGER)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_RECORDS_PAGE)] = MAX_RECORDS_PAGE,
+) -> dict[str, Any]:
+    """Records ``[start, start + limit)`` with their exact bytes, for an audit of the whole
+    log over HTTP (`alu-ledger verify --server`): page on with ``next_start`` until it is
+    null. Records are public; their confidential members are commitments."""
+    rows, size = ledger.records_page(start, limit)
+    following = start + len(rows)
+    return {
+        "records": [
+            {"index": idx, "leaf": base64.b64encode(leaf).decode(), "leaf_hash": digest.hex()}
+            for idx, leaf, digest in rows
+        ],
+        "tree_size": size,
+        "next_start": following if rows and following < size else None,
     }
 
 
