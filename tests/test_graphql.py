@@ -135,8 +135,8 @@ def test_pages_follow_cursors_to_the_end(api: Api) -> None:
     ("condition", "check"),
     [
         ({"smelterId": SMELTER}, lambda n: n["smelterId"] == SMELTER),
-        ({"region": "Guangdong"}, lambda n: n["smelterId"] == "gd-zhaoqing-recycling"),
-        ({"productForm": "billet"}, lambda n: n["productForm"] == "billet"),
+        ({"region": "CN_GD"}, lambda n: n["smelterId"] == "gd-zhaoqing-recycling"),
+        ({"productForm": "BILLET"}, lambda n: n["productForm"] == "billet"),
         ({"route": "secondary"}, lambda n: n["route"] == "secondary"),
         ({"footprintMax": 4000}, lambda n: n["footprint"]["declaredKgCo2ePerT"] <= 4000),
         ({"footprintMin": 12000}, lambda n: n["footprint"]["declaredKgCo2ePerT"] >= 12000),

@@ -232,9 +232,10 @@ ARGUMENTS = {
 }
 VARIABLES = {"grade": "Int!", "record": "Int!", "bundle": "JSON!"}
 #: Optional arguments given anyway: lists narrowed to the owner's batches.
-# One batch per page: the walk asks for every field, bundles and lineage included, and a
-# default page of 50 of those is over the GraphQL cost limit (docs/graphql.md).
-NARROWING = {"filter": f'{{smelterId: "{OWNER}"}}', "first": "1"}
+# One batch per page and lineage 3 levels deep: the walk asks for every field, bundles and
+# lineage included, and a default page of 50 (or lineage at its default depth of 5) of
+# those is over the GraphQL cost limit (docs/graphql.md).
+NARROWING = {"filter": f'{{smelterId: "{OWNER}"}}', "first": "1", "depth": "3"}
 MAX_LEVELS = 5
 
 

@@ -8,15 +8,18 @@ one field add up):
 * a list multiplies the cost of what is selected inside it by its expected length:
   ``batches(first: n)`` gives ``edges`` n items (default 50; above the page limit of 100
   counts as 100, and the resolver refuses it anyway); ``Lineage.nodes`` and
-  ``Lineage.edges`` 10 per level of ``depth``; ``participants`` 50; every other list 5.
+  ``Lineage.edges`` 10 per level of ``depth``; ``participants`` 50;
+  ``heldLineageGrades(first: n)`` 5 n; every other list 5.
   Nested lists multiply;
 * fields that do work of their own add a weight each time they are resolved, about one
   unit per 10 microseconds they take: ``Certificate.bundle`` and ``verifyCertificate``
   500 (a bundle is a dozen records with inclusion proofs and a signed status note; a
   verdict checks every signature and proof), ``Batch.lineage`` 500 + 50 per level of
   ``depth`` (the walk over every ancestor and the claim summary), ``Batch.custodyHistory``
-  250 (five queries), ``Record.inclusionProof`` 50, ``Certificate.grade`` 20 (a query
-  each), ``Grade.criteria`` 10 (the rule set re-evaluated), and 10 for each query field.
+  250 (five queries), ``heldLineageGrades`` 10 + 50 per held lot asked for (a walk
+  each; 5 grades a lot expected), ``BatchConnection.totalCount`` 100 (a count),
+  ``Record.inclusionProof`` 50, ``Certificate.grade`` 20 (a query each),
+  ``Grade.criteria`` 10 (the rule set re-evaluated), and 10 for each query field.
 
 A query over the limit (``DEFAULT_MAX_COST``, or the schema's ``max_cost``) is refused
 with ``extensions: {code: "query_too_costly", cost, limit}``, and nothing of it runs.
@@ -79,6 +82,7 @@ LIST_LENGTHS: dict[tuple[str, str], Callable[[Arguments], int]] = {
     ("Lineage", "nodes"): lambda lineage: LINEAGE_PER_LEVEL * _levels(lineage),
     ("Lineage", "edges"): lambda lineage: LINEAGE_PER_LEVEL * _levels(lineage),
     ("Query", "participants"): lambda _: 50,
+    ("Query", "heldLineageGrades"): lambda args: 5 * _page(args),
 }
 
 #: Work a field does beyond being resolved, from its own arguments.
@@ -90,6 +94,8 @@ WEIGHTS: dict[tuple[str, str], Callable[[Arguments], int]] = {
     ("Record", "inclusionProof"): lambda _: 50,
     ("Certificate", "grade"): lambda _: 20,
     ("Grade", "criteria"): lambda _: 10,
+    ("BatchConnection", "totalCount"): lambda _: 100,
+    ("Query", "heldLineageGrades"): lambda args: 10 + 50 * _page(args),
     **{
         ("Query", name): lambda _: 10
         for name in ("batch", "batches", "participants", "ruleSets", "certificate", "record")

@@ -37,6 +37,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.graphql.context import Context, today
 from api.graphql.cost import DEFAULT_MAX_COST, MAX_PAGE, QueryCost
+from api.graphql.enums import FootprintCheck, ProductForm, RegionId
 from api.graphql.execution import DEFAULT_TIME_LIMIT_S, run_off_loop
 from api.graphql.scalars import SCALARS, Long
 from api.graphql.types import (
@@ -45,6 +46,7 @@ from api.graphql.types import (
     CertificateVerdict,
     Checkpoint,
     GraphInfo,
+    HeldGrade,
     Participant,
     Record,
     RuleSet,
@@ -54,7 +56,9 @@ from api.graphql.types import (
 from ledger.batches.reads import decode_cursor, encode_cursor
 from ledger.batches.registration import footprint_tolerance
 from ledger.certificates import verify_bundle
+from ledger.custody.lineage import held_lineage_grades
 from ledger.errors import LedgerError, MalformedError
+from ledger.regions import signed_forms
 from ledger.storage.batches import BatchFilter, BatchRepository
 from ledger.storage.db import is_timeout
 from ledger.storage.grading import GradingRepository
@@ -80,8 +84,10 @@ __all__ = [
 @strawberry.input(description="Every condition given must hold; shares are decimal strings.")
 class BatchFilterInput:
     smelter_id: str | None = None
-    region: str | None = None
-    product_form: str | None = None
+    region: RegionId | None = strawberry.field(
+        default=None, description="the smelter's region, by id (as electricity lines name it)"
+    )
+    product_form: ProductForm | None = None
     route: str | None = None
     period_from: str | None = None
     period_to: str | None = None
@@ -89,6 +95,18 @@ class BatchFilterInput:
     grade: str | None = strawberry.field(default=None, description="holds this grade, in force")
     footprint_min: Long | None = strawberry.field(default=None, description="declared kg CO2e/t")
     footprint_max: Long | None = strawberry.field(default=None, description="declared kg CO2e/t")
+    computed_footprint_min: Long | None = strawberry.field(
+        default=None, description="computed (market-based) cradle-to-gate kg CO2e/t"
+    )
+    computed_footprint_max: Long | None = strawberry.field(
+        default=None,
+        description="computed (market-based) cradle-to-gate kg CO2e/t; a batch whose"
+        " footprint cannot be computed does not match",
+    )
+    footprint_check: FootprintCheck | None = strawberry.field(
+        default=None,
+        description="how the declared footprint compares with the computed one",
+    )
     renewable_share_min: str | None = None
     recycled_content_min: str | None = None
     holder_id: str | None = None
@@ -97,13 +115,16 @@ class BatchFilterInput:
         graded = self.rule_set_id is not None or self.grade is not None
         return BatchFilter(
             smelter_id=self.smelter_id,
-            product_form=self.product_form,
+            product_form=self.product_form.value if self.product_form else None,
             period_from=self.period_from,
             period_to=self.period_to,
-            region=self.region,
+            regions=tuple(signed_forms(self.region.value)) if self.region else None,
             route=self.route,
             declared_footprint_min=self.footprint_min,
             declared_footprint_max=self.footprint_max,
+            computed_footprint_min=self.computed_footprint_min,
+            computed_footprint_max=self.computed_footprint_max,
+            footprint_check=self.footprint_check.value if self.footprint_check else None,
             renewable_share_min_ppm=_ppm(self.renewable_share_min, "filter.renewableShareMin"),
             recycled_total_min_ppm=_ppm(self.recycled_content_min, "filter.recycledContentMin"),
             holder_id=self.holder_id,
@@ -125,9 +146,13 @@ def _ppm(share: str | None, field: str) -> int | None:
     return int(value * PPM)
 
 
-@strawberry.type
+@strawberry.type(description="Relay page information.")
 class PageInfo:
     has_next_page: bool
+    has_previous_page: bool = strawberry.field(
+        description="whether batches matching the filter come before this page"
+    )
+    start_cursor: str | None
     end_cursor: str | None
 
 
@@ -141,6 +166,11 @@ class BatchEdge:
 class BatchConnection:
     edges: list[BatchEdge]
     page_info: PageInfo
+    where: strawberry.Private[BatchFilter]
+
+    @strawberry.field(description="How many batches match the filter, on every page.")
+    def total_count(self, info: GraphInfo) -> int:
+        return BatchRepository(info.context.session).count(self.where)
 
 
 @strawberry.type
@@ -175,10 +205,28 @@ class Query:
             BatchEdge(cursor=encode_cursor(row.record_index), node=node)
             for row, node in zip(page, nodes, strict=True)
         ]
-        end = edges[-1].cursor if edges else None
-        return BatchConnection(
-            edges=edges, page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=end)
+        repo = BatchRepository(session)
+        page_info = PageInfo(
+            has_next_page=len(rows) > first,
+            has_previous_page=after_index > 0 and repo.any_before(where, after_index),
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
         )
+        return BatchConnection(edges=edges, page_info=page_info, where=where)
+
+    @strawberry.field(
+        description="The grades behind the metal your participant holds: every grade of the"
+        " registered batches in the lineage of each lot you hold metal of (the first"
+        " `first` lots), revoked ones first, then the newest."
+    )
+    def held_lineage_grades(self, info: GraphInfo, first: int = 50) -> list[HeldGrade]:
+        viewer = info.context.require_reader()
+        if not 1 <= first <= MAX_PAGE:
+            raise MalformedError(f"must be between 1 and {MAX_PAGE}", field="first")
+        if viewer.participant_id is None:
+            return []
+        found = held_lineage_grades(info.context.engine, viewer.participant_id, first)
+        return [HeldGrade.of(item) for item in found]
 
     @strawberry.field
     def participants(self, info: GraphInfo, role: str | None = None) -> list[Participant]:

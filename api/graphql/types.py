@@ -24,6 +24,7 @@ from ledger.grading.evaluate import evaluate
 from ledger.grading.facts import BatchFacts
 from ledger.grading.kinds import stored_ruleset
 from ledger.records import Record as StoredRecord
+from ledger.regions import region_id
 from ledger.storage.batches import BatchRepository
 from ledger.storage.custody import CustodyRepository
 from ledger.storage.db import read_session
@@ -315,6 +316,42 @@ class GradeRef:
     grade: str
     issuer_id: str
     expires_on: str
+    revoked: bool
+    revoked_at_index: Long | None
+
+    @classmethod
+    def of(cls, ref: dict[str, Any]) -> GradeRef:
+        """From ``ledger.custody.lineage.grade_ref``."""
+        return cls(
+            record_index=ref["record_index"],
+            rule_set_id=ref["ruleset_id"],
+            rule_set_version=ref["ruleset_version"],
+            grade=ref["grade"],
+            issuer_id=ref["issuer_id"],
+            expires_on=ref["expires_on"],
+            revoked=ref["revoked_at_index"] is not None,
+            revoked_at_index=ref["revoked_at_index"],
+        )
+
+
+@strawberry.type(description="A grade behind metal a participant holds.")
+class HeldGrade:
+    held_smelter_id: str = strawberry.field(description="namespace of the lot held")
+    held_batch_id: str
+    source_smelter_id: str = strawberry.field(description="the graded batch in its lineage")
+    source_batch_id: str
+    grade: GradeRef
+
+    @classmethod
+    def of(cls, found: dict[str, Any]) -> HeldGrade:
+        """From ``ledger.custody.lineage.held_lineage_grades``."""
+        return cls(
+            held_smelter_id=found["held"]["ns"],
+            held_batch_id=found["held"]["batch_id"],
+            source_smelter_id=found["source"]["ns"],
+            source_batch_id=found["source"]["batch_id"],
+            grade=GradeRef.of(found),
+        )
 
 
 @strawberry.type
@@ -439,8 +476,17 @@ class Batch:
     def period_end(self) -> str | None:
         return self.row.period_end if self.row else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="The smelter's region as an id (CN-YN), mapped from the region its"
+        " participant signed; the signed text itself when it names no known region."
+    )
     def region(self) -> str | None:
+        if not self.row:
+            return None
+        return region_id(self.row.region) or self.row.region
+
+    @strawberry.field(description="The region as the smelter's participant signed it.")
+    def region_name(self) -> str | None:
         return self.row.region if self.row else None
 
     @strawberry.field
@@ -707,17 +753,7 @@ def _node(node: dict[str, Any]) -> LineageNode:
             total=recycled["total"],
         ),
         renewable_share=node["renewable_share"],
-        grades=[
-            GradeRef(
-                record_index=g["record_index"],
-                rule_set_id=g["ruleset_id"],
-                rule_set_version=g["ruleset_version"],
-                grade=g["grade"],
-                issuer_id=g["issuer_id"],
-                expires_on=g["expires_on"],
-            )
-            for g in node["grades"]
-        ],
+        grades=[GradeRef.of(g) for g in node["grades"]],
         depth=node.get("depth"),
     )
 

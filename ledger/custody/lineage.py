@@ -107,6 +107,25 @@ def lineage(
     return result
 
 
+def held_lineage_grades(engine: Engine, participant_id: str, limit: int) -> list[dict[str, Any]]:
+    """Every grade of the registered batches in the lineage of each lot (of the first
+    ``limit``) that ``participant_id`` holds metal of: revoked grades first (what a buyer
+    must act on), then the newest first. A grade reached through several held lots is
+    listed for each, since each is a product it stands behind."""
+    found: list[dict[str, Any]] = []
+    with read_session(engine) as session:
+        custody = CustodyRepository(session)
+        for held in custody.metal_held_by(participant_id, limit):
+            walk = custody.walk(held.id, True, None)  # up, to the end
+            sources = {lot.id: lot for lot in walk.lots.values() if lot.origin == BATCH}
+            for lot_id, grade in custody.every_grade(sources):
+                found.append(
+                    {"held": ref_of(held), "source": ref_of(sources[lot_id]), **grade_ref(grade)}
+                )
+    found.sort(key=lambda g: (g["revoked_at_index"] is None, -g["record_index"]))
+    return found
+
+
 def node_view(lot: Lot, grades: list[GradeRow], depth: int | None = None) -> dict[str, Any]:
     pre, post, renewable = shares_of(lot)
     view: dict[str, Any] = {
@@ -140,6 +159,7 @@ def grade_ref(grade: GradeRow) -> dict[str, Any]:
         "grade": grade.grade,
         "issuer_id": grade.issuer_id,
         "expires_on": grade.expires_on,
+        "revoked_at_index": grade.revoked_index,
     }
 
 

@@ -55,10 +55,16 @@ class BatchFilter:
     product_form: str | None = None
     period_from: str | None = None
     period_to: str | None = None
-    region: str | None = None
+    #: The stored (signed) region texts that match: a region id and its name.
+    regions: tuple[str, ...] | None = None
     route: str | None = None
     declared_footprint_min: int | None = None
     declared_footprint_max: int | None = None
+    #: The computed (market-based) cradle-to-gate footprint; a batch without one (not
+    #: computable) does not match a bound on it.
+    computed_footprint_min: int | None = None
+    computed_footprint_max: int | None = None
+    footprint_check: str | None = None
     renewable_share_min_ppm: int | None = None
     recycled_total_min_ppm: int | None = None
     holder_id: str | None = None
@@ -176,6 +182,16 @@ class BatchRepository:
         )
         return {(row.smelter_id, row.batch_id): row for row in self.session.exec(query).scalars()}
 
+    def count(self, where: BatchFilter) -> int:
+        """How many batches match ``where`` (a count over them: asked for explicitly)."""
+        query = select(func.count()).select_from(BatchRow).where(*_conditions(where))
+        return int(self.session.execute(query).scalar_one())
+
+    def any_before(self, where: BatchFilter, index: int) -> bool:
+        """Whether a batch matching ``where`` was recorded at or before ``index``."""
+        query = select(exists().where(BatchRow.record_index <= index, *_conditions(where)))
+        return bool(self.session.execute(query).scalar())
+
     def page(self, where: BatchFilter, after_index: int, limit: int) -> list[BatchRow]:
         """Batches in record order after ``after_index`` (keyset pagination)."""
         query = select(BatchRow).where(BatchRow.record_index > after_index, *_conditions(where))
@@ -216,8 +232,8 @@ def _conditions(where: BatchFilter) -> list[ColumnElement[bool]]:
     equal = {
         BatchRow.smelter_id: where.smelter_id,
         BatchRow.product_form: where.product_form,
-        BatchRow.region: where.region,
         BatchRow.route: where.route,
+        BatchRow.footprint_check: where.footprint_check,
     }
     conditions = [column == value for column, value in equal.items() if value is not None]
     bounds = [
@@ -225,10 +241,14 @@ def _conditions(where: BatchFilter) -> list[ColumnElement[bool]]:
         (BatchRow.period_start, operator.le, where.period_to),
         (BatchRow.declared_kg_co2e_per_t, operator.ge, where.declared_footprint_min),
         (BatchRow.declared_kg_co2e_per_t, operator.le, where.declared_footprint_max),
+        (BatchRow.computed_kg_co2e_per_t, operator.ge, where.computed_footprint_min),
+        (BatchRow.computed_kg_co2e_per_t, operator.le, where.computed_footprint_max),
         (BatchRow.renewable_share_ppm, operator.ge, where.renewable_share_min_ppm),
         (BatchRow.recycled_total_ppm, operator.ge, where.recycled_total_min_ppm),
     ]
     conditions += [compare(column, value) for column, compare, value in bounds if value is not None]
+    if where.regions is not None:
+        conditions.append(BatchRow.region.in_(where.regions))
     if where.holder_id is not None:
         conditions.append(
             exists().where(

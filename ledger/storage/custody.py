@@ -84,6 +84,33 @@ class CustodyRepository:
         query = select(LotRow).where(LotRow.holder_id == participant_id).order_by(LotRow.id)
         return list(self.session.exec(query).scalars())
 
+    def metal_held_by(self, participant_id: str, limit: int) -> list[LotRow]:
+        """The first ``limit`` lots ``participant_id`` holds with metal left, oldest first."""
+        query = (
+            select(LotRow)
+            .where(LotRow.holder_id == participant_id, LotRow.available_kg > 0)
+            .order_by(LotRow.id)
+            .limit(limit)
+        )
+        return list(self.session.exec(query).scalars())
+
+    def every_grade(self, lot_ids: Iterable[int]) -> list[tuple[int, GradeRow]]:
+        """Every grade, revoked and expired ones too, of the registered-batch lots among
+        ``lot_ids``, as (lot id, grade), in one query."""
+        wanted = list(lot_ids)
+        if not wanted:
+            return []
+        query = (
+            select(LotRow.id, GradeRow)
+            .join(
+                GradeRow,
+                and_(GradeRow.smelter_id == LotRow.ns, GradeRow.batch_id == LotRow.lot_id),
+            )
+            .where(LotRow.id.in_(wanted), LotRow.origin == "batch")
+            .order_by(GradeRow.record_index)
+        )
+        return [(lot, grade) for lot, grade in self.session.execute(query).all()]
+
     # -- edges and events -------------------------------------------------
     def add_edges(self, rows: Sequence[dict[str, object]]) -> None:
         """Insert edges (Core rows; pending ORM changes are flushed first, as the ORM would)."""
