@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
@@ -23,6 +25,63 @@ from ledger.errors import (
 )
 
 log = logging.getLogger("alu-ledger.api")
+
+
+class ErrorModel(BaseModel):
+    """Every refusal's body, whatever the status."""
+
+    error: str = Field(
+        description="malformed, invalid, bad_signature, forbidden, not_found, conflict,"
+        " too_large, unavailable or internal",
+        examples=["malformed"],
+    )
+    detail: str = Field(examples=["payload.mass_kg: must be a positive integer"])
+    field: str | None = Field(default=None, examples=["payload.mass_kg"])
+
+
+_MEANINGS = {
+    401: "Bad signature, or an API token that does not authenticate",
+    403: "The signer or reader may not do this",
+    404: "Not found",
+    409: "Replay, or a conflict with what the ledger records",
+    413: "Body larger than the route's limit",
+    422: "Malformed or invalid input; `field` names what",
+    503: "The database is unavailable for a moment; retry after `Retry-After` seconds",
+}
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorModel"}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for refusals a route can answer with, each with the error body
+    as JSON (also on routes whose answer is text; ``install`` registers the component).
+    422 here replaces FastAPI's own validation body, which this API never sends."""
+    return {
+        status: {
+            "description": _MEANINGS[status],
+            "content": {"application/json": {"schema": _ERROR_REF}},
+        }
+        for status in statuses
+    }
+
+
+def _with_error_component(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["ErrorModel"] = ErrorModel.model_json_schema()
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+#: What any route may answer besides its own refusals.
+EVERY_ROUTE = documented(422, 503)
 
 STATUS: dict[type[LedgerError], int] = {
     MalformedError: 422,
@@ -50,6 +109,8 @@ def error_body(code: str, detail: str, field: str | None = None) -> dict[str, st
 
 
 def install(app: FastAPI) -> None:
+    _with_error_component(app)
+
     @app.exception_handler(LedgerError)
     async def _ledger_error(_request: Request, error: LedgerError) -> JSONResponse:
         detail = f"{error.field}: {error.detail}" if error.field else error.detail

@@ -104,3 +104,50 @@ def test_a_signed_statement_matches_the_documented_bodies(
     schema = statement_body_schema(document, "/v1/statements")
     assert schema["title"] == "SignedStatementModel"
     assert schema["properties"]["statement"]["title"] == "StatementModel"
+
+
+# -- errors and statuses ---------------------------------------------------------------------
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if path.startswith("/v1/") or path.startswith("/graphql"):
+                yield path, method, operation
+
+
+def test_every_refusal_is_documented_with_the_error_body(document: dict[str, Any]) -> None:
+    """The API answers every refusal with ``{error, detail, field}``; FastAPI's own
+    validation body (``HTTPValidationError``) is documented nowhere, because it is never
+    sent."""
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path, method, operation in operations(document):
+        if path.startswith("/graphql"):
+            continue
+        for status in ("422", "503"):
+            body = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert body == {"$ref": "#/components/schemas/ErrorModel"}, (path, method, status)
+
+
+@pytest.mark.parametrize(
+    ("path", "statuses"),
+    [
+        ("/v1/statements", {"201", "401", "403", "409", "413", "422", "503"}),
+        ("/v1/records/{index}/disclosures", {"200", "401", "403", "404", "422", "503"}),
+        ("/v1/evaluations/preview", {"200", "404", "413", "422", "503"}),
+    ],
+)
+def test_routes_document_the_statuses_they_answer(
+    document: dict[str, Any], path: str, statuses: set[str]
+) -> None:
+    (operation,) = document["paths"][path].values()
+    assert set(operation["responses"]) == statuses
+
+
+def test_the_preview_and_verify_bodies_are_documented(document: dict[str, Any]) -> None:
+    preview = statement_body_schema(document, "/v1/evaluations/preview")
+    assert set(preview["required"]) == {"smelter_id", "batch_id", "ruleset_id", "ruleset_version"}
+    assert preview["additionalProperties"] is False
+    bundle = statement_body_schema(document, "/v1/certificates/verify")
+    assert {"format", "grade_index", "checkpoint", "status", "records"} <= set(bundle["required"])
+    verdict = document["paths"]["/v1/certificates/verify"]["post"]["responses"]["200"]
+    schema = pointed(document, verdict["content"]["application/json"]["schema"]["$ref"])
+    assert set(schema["properties"]) == {"status", "valid", "reasons", "tree_size", "grade"}

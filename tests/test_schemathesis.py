@@ -16,7 +16,11 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import nodes
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from api.app import create_app
 from ledger.tokens import issue_token
@@ -69,6 +73,19 @@ def test_no_rest_request_reaches_a_5xx(fuzzed_app: tuple[FastAPI, str]) -> None:
         case.call_and_validate(
             headers={"Authorization": f"Bearer {token}"}, checks=[not_a_server_error]
         )
+
+    assert fuzz(schema, call) > 100
+
+
+def test_every_rest_answer_is_documented(fuzzed_app: tuple[FastAPI, str]) -> None:
+    """Every status a route answers is one its OpenAPI entry documents, and every body
+    matches the documented schema (refusals: ``{error, detail, field}``)."""
+    app, token = fuzzed_app
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    checks = [status_code_conformance, response_schema_conformance]
+
+    def call(case: Any) -> None:
+        case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=checks)
 
     assert fuzz(schema, call) > 100
 

@@ -37,7 +37,12 @@ def graphql_router(
         authorization = request.headers.get("authorization")
         return Context(ledger, authorization, anonymous_certificates, request_id_of(request))
 
-    return _Router(limited, context_getter=context, graphql_ide="graphiql")
+    router = _Router(limited, context_getter=context, graphql_ide="graphiql")
+    for route in router.routes:
+        # GraphQL is described by its own schema (SDL, introspection, GraphiQL), not by the
+        # REST document, which could only say "200, or a 400 in strawberry's words".
+        route.include_in_schema = False  # type: ignore[attr-defined]
+    return router
 
 
 class _Router(GraphQLRouter[Context, None]):

@@ -8,15 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import LedgerDep, ViewerDep
+from api.errors import EVERY_ROUTE, documented
 from ledger.batches.reads import MAX_PAGE, get_batch, list_batches, recompute_footprint
 from ledger.batches.registration import footprint_tolerance
 from ledger.footprint.calculator import CURRENT_METHOD
 from ledger.storage.batches import BatchFilter
 
-router = APIRouter(prefix="/v1/batches", tags=["batches"])
+router = APIRouter(prefix="/v1/batches", tags=["batches"], responses=EVERY_ROUTE)
 
 
-@router.get("/{smelter_id}/{batch_id}", summary="One batch")
+@router.get("/{smelter_id}/{batch_id}", summary="One batch", responses=documented(401, 404))
 def read_batch(
     ledger: LedgerDep, viewer: ViewerDep, smelter_id: str, batch_id: str
 ) -> dict[str, Any]:
@@ -29,7 +30,11 @@ def read_batch(
     return get_batch(ledger.engine, viewer, smelter_id, batch_id)
 
 
-@router.get("/{smelter_id}/{batch_id}/footprint", summary="Recompute a batch's footprint")
+@router.get(
+    "/{smelter_id}/{batch_id}/footprint",
+    summary="Recompute a batch's footprint",
+    responses=documented(401, 403, 404),
+)
 def preview_batch_footprint(
     ledger: LedgerDep,
     viewer: ViewerDep,
@@ -56,7 +61,7 @@ def preview_batch_footprint(
     )
 
 
-@router.get("", summary="Batches, filtered, in ledger order")
+@router.get("", summary="Batches, filtered, in ledger order", responses=documented(401))
 def read_batches(
     ledger: LedgerDep,
     viewer: ViewerDep,

@@ -6,19 +6,45 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.body_docs import body_doc
 from api.deps import BodyDep, LedgerDep, RecordIndex
+from api.errors import EVERY_ROUTE, documented
 from ledger.batches.registration import footprint_tolerance
-from ledger.certificates import verify_bundle
+from ledger.certificates import FORMAT, verify_bundle
 from ledger.certificates.cache import cached_bundle
 
-router = APIRouter(prefix="/v1/certificates", tags=["certificates"])
+
+class BundleModel(BaseModel):
+    """A certificate bundle as ``GET /v1/certificates/{grade_record_index}`` returns it (the
+    verifier reads it itself and names the first member it finds wrong)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: str = Field(examples=[FORMAT])
+    grade_index: int
+    checkpoint: str = Field(description="C2SP signed note the records are proven into")
+    status: str = Field(description="the log's signed status note for the grade")
+    records: dict[str, Any] = Field(description="by role: record, leaf hash, inclusion proof")
+
+
+class VerdictModel(BaseModel):
+    status: str = Field(description="valid, revoked, expired or invalid")
+    valid: bool
+    reasons: list[str]
+    tree_size: int | None
+    grade: dict[str, Any] | None
+
+
+router = APIRouter(prefix="/v1/certificates", tags=["certificates"], responses=EVERY_ROUTE)
 
 
 @router.get(
     "/{grade_record_index}",
     summary="A grade's certificate bundle",
     response_model=dict[str, Any],
+    responses=documented(404),
 )
 def read_certificate(ledger: LedgerDep, grade_record_index: RecordIndex) -> Response:
     """The grade, batch, rule-set, accreditation and signer-key records, each with its
@@ -33,7 +59,13 @@ def read_certificate(ledger: LedgerDep, grade_record_index: RecordIndex) -> Resp
     return Response(bundle.json, media_type="application/json")
 
 
-@router.post("/verify", summary="Verify a certificate bundle against this log's key")
+@router.post(
+    "/verify",
+    response_model=VerdictModel,
+    openapi_extra=body_doc(BundleModel),
+    summary="Verify a certificate bundle against this log's key",
+    responses=documented(413),
+)
 def verify_certificate(
     ledger: LedgerDep,
     body: BodyDep,

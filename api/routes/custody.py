@@ -8,13 +8,18 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import LedgerDep
+from api.errors import EVERY_ROUTE, documented
 from ledger.custody.lineage import DEFAULT_DEPTH, lineage
 from ledger.custody.reads import custody_view
 
-router = APIRouter(prefix="/v1/batches", tags=["custody"])
+router = APIRouter(prefix="/v1/batches", tags=["custody"], responses=EVERY_ROUTE)
 
 
-@router.get("/{ns}/{batch_id}/lineage", summary="Lineage graph and claim summary of a lot")
+@router.get(
+    "/{ns}/{batch_id}/lineage",
+    summary="Lineage graph and claim summary of a lot",
+    responses=documented(404),
+)
 def read_lineage(
     ledger: LedgerDep,
     ns: str,
@@ -31,7 +36,11 @@ def read_lineage(
     return JSONResponse(lineage(ledger.engine, ns, batch_id, direction, depth))
 
 
-@router.get("/{ns}/{batch_id}/custody", summary="Holder, available mass and custody history")
+@router.get(
+    "/{ns}/{batch_id}/custody",
+    summary="Holder, available mass and custody history",
+    responses=documented(404),
+)
 def read_custody(ledger: LedgerDep, ns: str, batch_id: str) -> dict[str, Any]:
     """Any lot (registered batch, child lot or transform output): its current holder,
     available mass, pending transfer, parents, children and every record that touched

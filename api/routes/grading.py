@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 
+from api.body_docs import body_doc
 from api.deps import BodyDep, LedgerDep, RecordIndex
+from api.errors import EVERY_ROUTE, documented
 from ledger import payloads
 from ledger.batches.registration import footprint_tolerance
 from ledger.errors import MalformedError
@@ -18,12 +21,28 @@ from ledger.grading.reads import (
     preview_evaluation,
 )
 
-router = APIRouter(tags=["grading"])
+router = APIRouter(tags=["grading"], responses=EVERY_ROUTE)
 
 PREVIEW_FIELDS = ("smelter_id", "batch_id", "ruleset_id", "ruleset_version")
 
 
-@router.post("/v1/evaluations/preview", summary="Evaluate a batch under a rule set")
+class PreviewRequestModel(BaseModel):
+    """What to evaluate (the route reads the body itself, refusing any other member)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    smelter_id: str = Field(max_length=64, examples=["yn-lancang-aluminium"])
+    batch_id: str = Field(max_length=64, examples=["YN-2025-0001"])
+    ruleset_id: str = Field(max_length=64, examples=["cnia-green-low-carbon-aluminium"])
+    ruleset_version: str = Field(max_length=64, examples=["2025.1"])
+
+
+@router.post(
+    "/v1/evaluations/preview",
+    openapi_extra=body_doc(PreviewRequestModel),
+    summary="Evaluate a batch under a rule set",
+    responses=documented(404, 413),
+)
 def preview(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
     """Body `{smelter_id, batch_id, ruleset_id, ruleset_version}`. The best grade the batch
     meets (or null) and every criterion's value, threshold and verdict. Writes nothing."""
@@ -47,16 +66,26 @@ def read_rulesets(ledger: LedgerDep) -> dict[str, Any]:
     return list_rulesets(ledger.engine)
 
 
-@router.get("/v1/rulesets/{ruleset_id}/{version}", summary="One rule set version")
+@router.get(
+    "/v1/rulesets/{ruleset_id}/{version}", summary="One rule set version", responses=documented(404)
+)
 def read_ruleset(ledger: LedgerDep, ruleset_id: str, version: str) -> dict[str, Any]:
     return get_ruleset(ledger.engine, ruleset_id, version)
 
 
-@router.get("/v1/grades/{record_index}", summary="One grade, with revoked/expired status")
+@router.get(
+    "/v1/grades/{record_index}",
+    summary="One grade, with revoked/expired status",
+    responses=documented(404),
+)
 def read_grade(ledger: LedgerDep, record_index: RecordIndex) -> dict[str, Any]:
     return get_grade(ledger.engine, record_index)
 
 
-@router.get("/v1/batches/{smelter_id}/{batch_id}/grades", summary="Grades of one batch")
+@router.get(
+    "/v1/batches/{smelter_id}/{batch_id}/grades",
+    summary="Grades of one batch",
+    responses=documented(404),
+)
 def read_batch_grades(ledger: LedgerDep, smelter_id: str, batch_id: str) -> dict[str, Any]:
     return grades_of_batch(ledger.engine, smelter_id, batch_id)

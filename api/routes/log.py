@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.body_docs import body_doc
 from api.deps import (
     BodyDep,
     CommitterDep,
@@ -18,6 +19,7 @@ from api.deps import (
     TreeSize,
     ViewerDep,
 )
+from api.errors import EVERY_ROUTE, documented
 from ledger.canonical import SAFE_INTEGER
 from ledger.disclosure.reads import record_disclosures
 from ledger.errors import MalformedError
@@ -25,10 +27,10 @@ from ledger.log import Appended, Proof
 from ledger.records import Record
 from ledger.statements import SignedStatement
 
-router = APIRouter(prefix="/v1", tags=["log"])
+router = APIRouter(prefix="/v1", tags=["log"], responses=EVERY_ROUTE)
 
 
-# The request models below only document the bodies (``_body_doc``): the routes parse
+# The request models below only document the bodies (``body_doc``): the routes parse
 # the raw JSON themselves (``SignedStatement.parse``), which refuses unknown members.
 class StatementModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -101,35 +103,6 @@ class BulkAppendedModel(BaseModel):
     checkpoint: str
 
 
-def _inline_refs(node: Any, defs: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:
-    """``node`` with every ``{"$ref": "#/$defs/X"}`` replaced by (a copy of) ``defs[X]``."""
-    if isinstance(node, list):
-        return [_inline_refs(item, defs, seen) for item in node]
-    if not isinstance(node, dict):
-        return node
-    ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        name = ref.removeprefix("#/$defs/")
-        if name in seen:  # a recursive model cannot be inlined: fail at import, not in /docs
-            raise ValueError(f"recursive schema {' -> '.join((*seen, name))}")
-        siblings = {k: v for k, v in node.items() if k != "$ref"}
-        return {**_inline_refs(defs[name], defs, (*seen, name)), **siblings}
-    return {key: _inline_refs(value, defs, seen) for key, value in node.items()}
-
-
-def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
-    """The OpenAPI request body of a route that parses its raw JSON itself (``BodyDep``).
-
-    FastAPI registers in ``components.schemas`` only the models it parses, so the
-    schema is made self-contained: the nested models pydantic puts under ``$defs``
-    are inlined where they are used (each keeps its ``title``), leaving no ``$ref``
-    that could point at a component nobody registered.
-    """
-    schema = model.model_json_schema()
-    schema = _inline_refs(schema, schema.pop("$defs", {}))
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
 def record_json(record: Record) -> dict[str, Any]:
     return {"record": record.to_dict(), "leaf_hash": record.leaf_hash.hex()}
 
@@ -155,8 +128,9 @@ def appended_json(appended: Appended) -> dict[str, Any]:
     "/statements",
     status_code=201,
     response_model=AppendedModel,
-    openapi_extra=_body_doc(SignedStatementModel),
+    openapi_extra=body_doc(SignedStatementModel),
     summary="Append one signed statement",
+    responses=documented(401, 403, 409, 413),
 )
 async def post_statement(writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
     """Append a signed statement; returns the record, its inclusion proof and a checkpoint.
@@ -177,8 +151,9 @@ async def post_statement(writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
     "/statements/bulk",
     status_code=201,
     response_model=BulkAppendedModel,
-    openapi_extra=_body_doc(BulkModel),
+    openapi_extra=body_doc(BulkModel),
     summary="Append many signed statements in one transaction",
+    responses=documented(401, 403, 409, 413),
 )
 def post_statements_bulk(writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
     """All statements are recorded, in order, under one checkpoint - or none is."""
@@ -215,12 +190,18 @@ def get_records(
     }
 
 
-@router.get("/records/{index}", response_model=RecordModel, summary="One record")
+@router.get(
+    "/records/{index}", response_model=RecordModel, summary="One record", responses=documented(404)
+)
 def get_record(ledger: LedgerDep, index: RecordIndex) -> dict[str, Any]:
     return record_json(ledger.record(index))
 
 
-@router.get("/records/{index}/disclosures", summary="The disclosures of a record")
+@router.get(
+    "/records/{index}/disclosures",
+    summary="The disclosures of a record",
+    responses=documented(401, 403, 404),
+)
 def get_record_disclosures(
     ledger: LedgerDep, viewer: ViewerDep, index: RecordIndex
 ) -> dict[str, Any]:
@@ -231,7 +212,12 @@ def get_record_disclosures(
     return record_disclosures(ledger.engine, viewer, index)
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse, summary="Latest signed checkpoint")
+@router.get(
+    "/checkpoint",
+    response_class=PlainTextResponse,
+    summary="Latest signed checkpoint",
+    responses=documented(404),
+)
 def get_checkpoint(ledger: LedgerDep) -> str:
     """The newest C2SP signed note (``text/plain``): origin, tree size, root, signature."""
     return ledger.latest_checkpoint()
@@ -244,7 +230,10 @@ def get_log_key(ledger: LedgerDep) -> str:
 
 
 @router.get(
-    "/proofs/inclusion/{index}", response_model=InclusionProofModel, summary="Inclusion proof"
+    "/proofs/inclusion/{index}",
+    response_model=InclusionProofModel,
+    summary="Inclusion proof",
+    responses=documented(404),
 )
 def get_inclusion_proof(
     ledger: LedgerDep, index: RecordIndex, tree_size: MaybeTreeSize = None
@@ -253,7 +242,10 @@ def get_inclusion_proof(
 
 
 @router.get(
-    "/proofs/consistency", response_model=ConsistencyProofModel, summary="Consistency proof"
+    "/proofs/consistency",
+    response_model=ConsistencyProofModel,
+    summary="Consistency proof",
+    responses=documented(404),
 )
 def get_consistency_proof(ledger: LedgerDep, old: TreeSize, new: TreeSize) -> dict[str, Any]:
     if old > new:
