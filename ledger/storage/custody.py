@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import Integer, Row, Select, and_, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Integer, Row, Select, and_, cast, func, literal, or_, select
 from sqlmodel import Session
 
 from ledger.storage.tables import (
@@ -97,19 +97,7 @@ class CustodyRepository:
     def every_grade(self, lot_ids: Iterable[int]) -> list[tuple[int, GradeRow]]:
         """Every grade, revoked and expired ones too, of the registered-batch lots among
         ``lot_ids``, as (lot id, grade), in one query."""
-        wanted = list(lot_ids)
-        if not wanted:
-            return []
-        query = (
-            select(LotRow.id, GradeRow)
-            .join(
-                GradeRow,
-                and_(GradeRow.smelter_id == LotRow.ns, GradeRow.batch_id == LotRow.lot_id),
-            )
-            .where(LotRow.id.in_(wanted), LotRow.origin == "batch")
-            .order_by(GradeRow.record_index)
-        )
-        return [(lot, grade) for lot, grade in self.session.execute(query).all()]
+        return self._grades_of(lot_ids)
 
     # -- edges and events -------------------------------------------------
     def add_edges(self, rows: Sequence[dict[str, object]]) -> None:
@@ -219,6 +207,11 @@ class CustodyRepository:
     def active_grades(self, lot_ids: Iterable[int], day: str) -> list[tuple[int, GradeRow]]:
         """Grades in force on ``day`` (not revoked, not expired) of the registered-batch lots
         among ``lot_ids``, as (lot id, grade), in one query."""
+        return self._grades_of(lot_ids, GradeRow.revoked_index.is_(None), GradeRow.expires_on > day)
+
+    def _grades_of(
+        self, lot_ids: Iterable[int], *conditions: ColumnElement[bool]
+    ) -> list[tuple[int, GradeRow]]:
         wanted = list(lot_ids)
         if not wanted:
             return []
@@ -228,12 +221,7 @@ class CustodyRepository:
                 GradeRow,
                 and_(GradeRow.smelter_id == LotRow.ns, GradeRow.batch_id == LotRow.lot_id),
             )
-            .where(
-                LotRow.id.in_(wanted),
-                LotRow.origin == "batch",
-                GradeRow.revoked_index.is_(None),
-                GradeRow.expires_on > day,
-            )
+            .where(LotRow.id.in_(wanted), LotRow.origin == "batch", *conditions)
             .order_by(GradeRow.record_index)
         )
         return [(lot, grade) for lot, grade in self.session.execute(query).all()]
