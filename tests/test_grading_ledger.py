@@ -30,24 +30,24 @@ def graded(env: LedgerEnv) -> LedgerEnv:
 def test_publish_and_issue_supported_grade(graded: LedgerEnv) -> None:
     engine = graded.ledger.engine
     stored = get_ruleset(engine, RULESET, "2.0.0")
-    assert stored["publisher_id"] == CENTRE
-    assert stored["document"] == shipped(RULESET)
-    assert [item["ruleset_id"] for item in list_rulesets(engine)["items"]] == [RULESET]
+    assert stored.publisher_id == CENTRE
+    assert stored.document == shipped(RULESET)
+    assert [item.ruleset_id for item in list_rulesets(engine).items] == [RULESET]
 
     appended = issue(graded, "tier-2", evaluation_date="2025-03-10")
     grade = get_grade(engine, appended.index)
-    assert grade["grade"] == "tier-2"
-    assert grade["issuer_id"] == CENTRE
-    assert grade["revoked"] is False and grade["expired"] is False
-    assert grade["evaluation_date"] == "2025-03-10"
-    issued_day = grade["issued_at"][:10]
-    assert grade["expires_on"] > issued_day
-    assert grade["facts"]["third_party_verified"] is True
-    assert grade["facts"]["activity_data_present"] is True
+    assert grade.grade == "tier-2"
+    assert grade.issuer_id == CENTRE
+    assert grade.revoked is False and grade.expired is False
+    assert grade.evaluation_date == "2025-03-10"
+    issued_day = grade.issued_at[:10]
+    assert grade.expires_on > issued_day
+    assert grade.facts["third_party_verified"] is True
+    assert grade.facts["activity_data_present"] is True
     # a lower grade is a true claim too
     issue(graded, "tier-3")
-    grades = grades_of_batch(engine, SMELTER, BATCH)["items"]
-    assert [item["grade"] for item in grades] == ["tier-2", "tier-3"]
+    grades = grades_of_batch(engine, SMELTER, BATCH).items
+    assert [item.grade for item in grades] == ["tier-2", "tier-3"]
 
 
 def test_unsupported_grade_is_refused_naming_the_criterion(graded: LedgerEnv) -> None:
@@ -137,9 +137,9 @@ def test_revoke_by_issuer(graded: LedgerEnv) -> None:
         graded.append("grade.revoke", revoke, graded.participant_keys["centre-b"])
     revoked = graded.append("grade.revoke", revoke, graded.participant_keys[CENTRE])
     grade = get_grade(graded.ledger.engine, appended.index)
-    assert grade["revoked"] is True
-    assert grade["revoked_at_index"] == revoked.index
-    assert grade["revoke_reason"] == "data error"
+    assert grade.revoked is True
+    assert grade.revoked_at_index == revoked.index
+    assert grade.revoke_reason == "data error"
     with pytest.raises(InvalidError, match="already revoked"):
         graded.append("grade.revoke", revoke, graded.operator_key)
 

@@ -151,3 +151,19 @@ def test_the_preview_and_verify_bodies_are_documented(document: dict[str, Any]) 
     verdict = document["paths"]["/v1/certificates/verify"]["post"]["responses"]["200"]
     schema = pointed(document, verdict["content"]["application/json"]["schema"]["$ref"])
     assert set(schema["properties"]) == {"status", "valid", "reasons", "tree_size", "grade"}
+
+
+@pytest.mark.parametrize(
+    ("path", "model"),
+    [
+        ("/v1/grades/{record_index}", "GradeView"),
+        ("/v1/batches/{smelter_id}/{batch_id}/grades", "GradeList"),
+        ("/v1/rulesets", "RulesetList"),
+        ("/v1/rulesets/{ruleset_id}/{version}", "RulesetView"),
+        ("/v1/records", "RecordsPageModel"),
+        ("/v1/proofs/inclusion/{index}", "InclusionProofModel"),
+    ],
+)
+def test_typed_reads_document_their_answer(document: dict[str, Any], path: str, model: str) -> None:
+    answer = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+    assert answer["schema"] == {"$ref": f"#/components/schemas/{model}"}

@@ -4,6 +4,7 @@ request's loaders (``context.py``), never with a query of its own per item."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -23,6 +24,7 @@ from ledger.disclosure.reveal import disclose
 from ledger.grading.evaluate import evaluate
 from ledger.grading.facts import BatchFacts
 from ledger.grading.kinds import stored_ruleset
+from ledger.grading.reads import grade_view
 from ledger.records import Record as StoredRecord
 from ledger.regions import region_id
 from ledger.storage.batches import BatchRepository
@@ -165,28 +167,31 @@ class Grade:
     revoke_reason: str | None
     row: strawberry.Private[GradeRow]
 
+    expired: bool
+    row: strawberry.Private[GradeRow]
+
     @classmethod
     def of(cls, row: GradeRow) -> Grade:
+        """From the REST API's read model (``ledger.grading.views.GradeView``), so both
+        APIs state a grade's status the same way."""
+        view = grade_view(row, date.fromisoformat(today()))
         return cls(
-            record_index=row.record_index,
-            smelter_id=row.smelter_id,
-            batch_id=row.batch_id,
-            rule_set_id=row.ruleset_id,
-            rule_set_version=row.ruleset_version,
-            grade=row.grade,
-            issuer_id=row.issuer_id,
-            issued_at=row.issued_at,
-            expires_on=row.expires_on,
-            evaluation_date=row.evaluation_date,
-            revoked=row.revoked_index is not None,
-            revoked_at_index=row.revoked_index,
-            revoke_reason=row.revoke_reason,
+            record_index=view.record_index,
+            smelter_id=view.smelter_id,
+            batch_id=view.batch_id,
+            rule_set_id=view.ruleset_id,
+            rule_set_version=view.ruleset_version,
+            grade=view.grade,
+            issuer_id=view.issuer_id,
+            issued_at=view.issued_at,
+            expires_on=view.expires_on,
+            evaluation_date=view.evaluation_date,
+            revoked=view.revoked,
+            revoked_at_index=view.revoked_at_index,
+            revoke_reason=view.revoke_reason,
+            expired=view.expired,
             row=row,
         )
-
-    @strawberry.field
-    def expired(self) -> bool:
-        return today() >= self.expires_on
 
     @strawberry.field
     async def rule_set(self, info: GraphInfo) -> RuleSet | None:

@@ -20,6 +20,7 @@ from ledger.grading.reads import (
     list_rulesets,
     preview_evaluation,
 )
+from ledger.grading.views import GradeList, GradeView, RulesetList, RulesetView
 
 router = APIRouter(tags=["grading"], responses=EVERY_ROUTE)
 
@@ -62,14 +63,14 @@ def preview(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
 
 
 @router.get("/v1/rulesets", summary="Published rule sets, in ledger order")
-def read_rulesets(ledger: LedgerDep) -> dict[str, Any]:
+def read_rulesets(ledger: LedgerDep) -> RulesetList:
     return list_rulesets(ledger.engine)
 
 
 @router.get(
     "/v1/rulesets/{ruleset_id}/{version}", summary="One rule set version", responses=documented(404)
 )
-def read_ruleset(ledger: LedgerDep, ruleset_id: str, version: str) -> dict[str, Any]:
+def read_ruleset(ledger: LedgerDep, ruleset_id: str, version: str) -> RulesetView:
     return get_ruleset(ledger.engine, ruleset_id, version)
 
 
@@ -78,7 +79,7 @@ def read_ruleset(ledger: LedgerDep, ruleset_id: str, version: str) -> dict[str, 
     summary="One grade, with revoked/expired status",
     responses=documented(404),
 )
-def read_grade(ledger: LedgerDep, record_index: RecordIndex) -> dict[str, Any]:
+def read_grade(ledger: LedgerDep, record_index: RecordIndex) -> GradeView:
     return get_grade(ledger.engine, record_index)
 
 
@@ -87,5 +88,5 @@ def read_grade(ledger: LedgerDep, record_index: RecordIndex) -> dict[str, Any]:
     summary="Grades of one batch",
     responses=documented(404),
 )
-def read_batch_grades(ledger: LedgerDep, smelter_id: str, batch_id: str) -> dict[str, Any]:
+def read_batch_grades(ledger: LedgerDep, smelter_id: str, batch_id: str) -> GradeList:
     return grades_of_batch(ledger.engine, smelter_id, batch_id)

@@ -14,52 +14,53 @@ from ledger.footprint.calculator import DEFAULT_TOLERANCE
 from ledger.grading.evaluate import evaluate
 from ledger.grading.kinds import stored_ruleset
 from ledger.grading.ruleset_facts import ruleset_facts
+from ledger.grading.views import GradeList, GradeView, RulesetList, RulesetView
 from ledger.storage.batches import BatchRepository
 from ledger.storage.db import read_session
 from ledger.storage.grading import GradingRepository
 from ledger.storage.tables import GradeRow, RulesetRow
 
 
-def ruleset_view(row: RulesetRow) -> dict[str, Any]:
-    return {
-        "ruleset_id": row.ruleset_id,
-        "version": row.version,
-        "publisher_id": row.publisher_id,
-        "record_index": row.record_index,
-        "published_at": row.published_at,
-        "document": json.loads(row.document),
-    }
+def ruleset_view(row: RulesetRow) -> RulesetView:
+    return RulesetView(
+        ruleset_id=row.ruleset_id,
+        version=row.version,
+        publisher_id=row.publisher_id,
+        record_index=row.record_index,
+        published_at=row.published_at,
+        document=json.loads(row.document),
+    )
 
 
-def grade_view(row: GradeRow, today: date | None = None) -> dict[str, Any]:
+def grade_view(row: GradeRow, today: date | None = None) -> GradeView:
     """A grade with its status: ``expired`` is judged against ``today`` (UTC)."""
     day = (today or datetime.now(UTC).date()).isoformat()
-    return {
-        "record_index": row.record_index,
-        "smelter_id": row.smelter_id,
-        "batch_id": row.batch_id,
-        "ruleset_id": row.ruleset_id,
-        "ruleset_version": row.ruleset_version,
-        "grade": row.grade,
-        "issuer_id": row.issuer_id,
-        "issued_at": row.issued_at,
-        "expires_on": row.expires_on,
-        "evaluation_date": row.evaluation_date,
-        "facts": json.loads(row.facts),
-        "expired": day >= row.expires_on,
-        "revoked": row.revoked_index is not None,
-        "revoked_at_index": row.revoked_index,
-        "revoke_reason": row.revoke_reason,
-    }
+    return GradeView(
+        record_index=row.record_index,
+        smelter_id=row.smelter_id,
+        batch_id=row.batch_id,
+        ruleset_id=row.ruleset_id,
+        ruleset_version=row.ruleset_version,
+        grade=row.grade,
+        issuer_id=row.issuer_id,
+        issued_at=row.issued_at,
+        expires_on=row.expires_on,
+        evaluation_date=row.evaluation_date,
+        facts=json.loads(row.facts),
+        expired=day >= row.expires_on,
+        revoked=row.revoked_index is not None,
+        revoked_at_index=row.revoked_index,
+        revoke_reason=row.revoke_reason,
+    )
 
 
-def list_rulesets(engine: Engine) -> dict[str, Any]:
+def list_rulesets(engine: Engine) -> RulesetList:
     with read_session(engine) as session:
         rows = GradingRepository(session).rulesets()
-    return {"items": [ruleset_view(row) for row in rows]}
+    return RulesetList(items=[ruleset_view(row) for row in rows])
 
 
-def get_ruleset(engine: Engine, ruleset_id: str, version: str) -> dict[str, Any]:
+def get_ruleset(engine: Engine, ruleset_id: str, version: str) -> RulesetView:
     with read_session(engine) as session:
         row = GradingRepository(session).ruleset(ruleset_id, version)
     if row is None:
@@ -67,7 +68,7 @@ def get_ruleset(engine: Engine, ruleset_id: str, version: str) -> dict[str, Any]
     return ruleset_view(row)
 
 
-def get_grade(engine: Engine, record_index: int) -> dict[str, Any]:
+def get_grade(engine: Engine, record_index: int) -> GradeView:
     with read_session(engine) as session:
         row = GradingRepository(session).grade(record_index)
     if row is None:
@@ -75,12 +76,12 @@ def get_grade(engine: Engine, record_index: int) -> dict[str, Any]:
     return grade_view(row)
 
 
-def grades_of_batch(engine: Engine, smelter_id: str, batch_id: str) -> dict[str, Any]:
+def grades_of_batch(engine: Engine, smelter_id: str, batch_id: str) -> GradeList:
     with read_session(engine) as session:
         if not BatchRepository(session).exists(smelter_id, batch_id):
             raise NotFoundError(f"no batch {smelter_id}/{batch_id}", field="batch_id")
         rows = GradingRepository(session).grades_of(smelter_id, batch_id)
-    return {"items": [grade_view(row) for row in rows]}
+    return GradeList(items=[grade_view(row) for row in rows])
 
 
 def facts_of_batch(
