@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ledger.custody.views import Custody, Lineage
 from ledger.disclosure.sign import sign_statement
 from tests.conftest import LedgerEnv
 from tests.custody_support import (
@@ -73,6 +74,11 @@ def test_posted_custody_statements_read_back_as_custody_and_lineage(
     down = client.get(f"/v1/batches/{SMELTER}/B1/lineage", params={"direction": "down"}).json()
     assert [e["operation"] for e in down["edges"]] == ["remelt"]
     assert "claim_summary" not in down
+    # The answers are what the documented read models say, to the last member.
+    for answer in (body, down):
+        assert Lineage.model_validate(answer).model_dump(exclude_unset=True) == answer
+    for lot in (custody, product):
+        assert Custody.model_validate(lot).model_dump(mode="json") == lot
 
 
 def test_custody_refusals_are_json_errors_naming_the_field(
