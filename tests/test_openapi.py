@@ -162,6 +162,11 @@ def test_the_preview_and_verify_bodies_are_documented(document: dict[str, Any]) 
         ("/v1/rulesets/{ruleset_id}/{version}", "RulesetView"),
         ("/v1/records", "RecordsPageModel"),
         ("/v1/proofs/inclusion/{index}", "InclusionProofModel"),
+        ("/v1/batches/{smelter_id}/{batch_id}", "BatchView"),
+        ("/v1/batches", "BatchPage"),
+        ("/v1/batches/{smelter_id}/{batch_id}/footprint", "FootprintPreview"),
+        ("/v1/batches/{ns}/{batch_id}/lineage", "Lineage"),
+        ("/v1/batches/{ns}/{batch_id}/custody", "Custody"),
     ],
 )
 def test_typed_reads_document_their_answer(document: dict[str, Any], path: str, model: str) -> None:
