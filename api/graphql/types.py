@@ -17,6 +17,7 @@ from strawberry.types import Info
 from api.graphql.context import Context, Key, today
 from api.graphql.scalars import Long
 from ledger.certificates.cache import cached_bundle
+from ledger.custody import views
 from ledger.custody.derive import share_text
 from ledger.custody.lineage import lineage as lineage_graph
 from ledger.custody.reads import custody_view
@@ -325,17 +326,17 @@ class GradeRef:
     revoked_at_index: Long | None
 
     @classmethod
-    def of(cls, ref: dict[str, Any]) -> GradeRef:
-        """From ``ledger.custody.lineage.grade_ref``."""
+    def of(cls, ref: views.GradeRefView) -> GradeRef:
+        """From the read model of a grade reference (``ledger.custody.views``)."""
         return cls(
-            record_index=ref["record_index"],
-            rule_set_id=ref["ruleset_id"],
-            rule_set_version=ref["ruleset_version"],
-            grade=ref["grade"],
-            issuer_id=ref["issuer_id"],
-            expires_on=ref["expires_on"],
-            revoked=ref["revoked_at_index"] is not None,
-            revoked_at_index=ref["revoked_at_index"],
+            record_index=ref.record_index,
+            rule_set_id=ref.ruleset_id,
+            rule_set_version=ref.ruleset_version,
+            grade=ref.grade,
+            issuer_id=ref.issuer_id,
+            expires_on=ref.expires_on,
+            revoked=ref.revoked_at_index is not None,
+            revoked_at_index=ref.revoked_at_index,
         )
 
 
@@ -355,7 +356,7 @@ class HeldGrade:
             held_batch_id=found["held"]["batch_id"],
             source_smelter_id=found["source"]["ns"],
             source_batch_id=found["source"]["batch_id"],
-            grade=GradeRef.of(found),
+            grade=GradeRef.of(views.GradeRefView.model_validate(found)),
         )
 
 
@@ -728,77 +729,78 @@ def _source(item: dict[str, Any]) -> ElectricitySource:
 
 
 def _lineage(graph: dict[str, Any], direction: Direction) -> Lineage:
-    summary = graph.get("claim_summary")
+    """From the REST API's read model (``ledger.custody.views.Lineage``)."""
+    view = views.Lineage.model_validate(graph)
     return Lineage(
         direction=direction,
-        depth=graph["depth"],
-        nodes=[_node(node) for node in graph["nodes"]],
-        edges=[_edge(edge) for edge in graph["edges"]],
-        truncated=graph.get("truncated", False),
-        claim_summary=_summary(summary) if summary else None,
+        depth=view.depth,
+        nodes=[_node(node) for node in view.nodes],
+        edges=[_edge(edge) for edge in view.edges],
+        truncated=bool(view.truncated),
+        claim_summary=_summary(view.claim_summary) if view.claim_summary else None,
     )
 
 
-def _node(node: dict[str, Any]) -> LineageNode:
-    recycled = node["recycled_content"]
+def _node(node: views.LineageNode) -> LineageNode:
+    recycled = node.recycled_content
     return LineageNode(
-        smelter_id=node["ns"],
-        batch_id=node["batch_id"],
-        origin=node["origin"],
-        created_index=node["created_index"],
-        holder_id=node["holder_id"],
-        mass_kg=node["mass_kg"],
-        available_kg=node["available_kg"],
-        product_form=node["product_form"],
-        footprint_kg_co2e_per_t=node["footprint"]["kg_co2e_per_t"],
-        footprint_basis=node["footprint"]["basis"],
+        smelter_id=node.ns,
+        batch_id=node.batch_id,
+        origin=node.origin,
+        created_index=node.created_index,
+        holder_id=node.holder_id,
+        mass_kg=node.mass_kg,
+        available_kg=node.available_kg,
+        product_form=node.product_form,
+        footprint_kg_co2e_per_t=node.footprint.kg_co2e_per_t,
+        footprint_basis=node.footprint.basis,
         recycled_content=RecycledContent(
-            pre_consumer=recycled["pre_consumer"],
-            post_consumer=recycled["post_consumer"],
-            total=recycled["total"],
+            pre_consumer=recycled.pre_consumer,
+            post_consumer=recycled.post_consumer,
+            total=recycled.total,
         ),
-        renewable_share=node["renewable_share"],
-        grades=[GradeRef.of(g) for g in node["grades"]],
-        depth=node.get("depth"),
+        renewable_share=node.renewable_share,
+        grades=[GradeRef.of(grade) for grade in node.grades],
+        depth=node.depth,
     )
 
 
-def _edge(edge: dict[str, Any]) -> LineageEdge:
+def _edge(edge: views.EdgeView) -> LineageEdge:
     return LineageEdge(
-        parent_smelter_id=edge["parent"]["ns"],
-        parent_batch_id=edge["parent"]["batch_id"],
-        child_smelter_id=edge["child"]["ns"],
-        child_batch_id=edge["child"]["batch_id"],
-        mass_kg=edge["mass_kg"],
-        operation=edge["operation"],
-        record_index=edge["record_index"],
-        fraction=edge["fraction"],
+        parent_smelter_id=edge.parent.ns,
+        parent_batch_id=edge.parent.batch_id,
+        child_smelter_id=edge.child.ns,
+        child_batch_id=edge.child.batch_id,
+        mass_kg=edge.mass_kg,
+        operation=edge.operation,
+        record_index=edge.record_index,
+        fraction=edge.fraction,
     )
 
 
-def _summary(summary: dict[str, Any]) -> ClaimSummary:
-    recycled = summary["recycled_content"]
+def _summary(summary: views.ClaimSummary) -> ClaimSummary:
+    recycled = summary.recycled_content
     return ClaimSummary(
-        mass_kg=summary["mass_kg"],
-        footprint_kg_co2e_per_t=summary["footprint"]["kg_co2e_per_t"],
-        footprint_basis=summary["footprint"]["basis"],
+        mass_kg=summary.mass_kg,
+        footprint_kg_co2e_per_t=summary.footprint.kg_co2e_per_t,
+        footprint_basis=summary.footprint.basis,
         graded=[
             GradedShare(
-                rule_set_id=g["ruleset_id"],
-                rule_set_version=g["ruleset_version"],
-                grade=g["grade"],
-                share=g["share"],
-                graded_kg=g["graded_kg"],
+                rule_set_id=g.ruleset_id,
+                rule_set_version=g.ruleset_version,
+                grade=g.grade,
+                share=g.share,
+                graded_kg=g.graded_kg,
             )
-            for g in summary["graded"]
+            for g in summary.graded
         ],
-        recycled_pre=recycled["pre_consumer"],
-        recycled_post=recycled["post_consumer"],
-        recycled_total=recycled["total"],
-        renewable_electricity_share=summary["renewable_electricity_share"],
-        green_power_share_of_primary=summary["green_power_share_primary"],
-        smelters=[SmelterShare(**s) for s in summary["smelters"]],
-        metal=summary["metal"],
+        recycled_pre=recycled.pre_consumer,
+        recycled_post=recycled.post_consumer,
+        recycled_total=recycled.total,
+        renewable_electricity_share=summary.renewable_electricity_share,
+        green_power_share_of_primary=summary.green_power_share_primary,
+        smelters=[SmelterShare(**s.model_dump()) for s in summary.smelters],
+        metal=summary.metal.model_dump(),
     )
 
 
