@@ -167,8 +167,27 @@ def test_the_preview_and_verify_bodies_are_documented(document: dict[str, Any]) 
         ("/v1/batches/{smelter_id}/{batch_id}/footprint", "FootprintPreview"),
         ("/v1/batches/{ns}/{batch_id}/lineage", "Lineage"),
         ("/v1/batches/{ns}/{batch_id}/custody", "Custody"),
+        ("/v1/records/{index}/disclosures", "RecordDisclosures"),
+        ("/v1/certificates/{grade_record_index}", "BundleModel"),
     ],
 )
 def test_typed_reads_document_their_answer(document: dict[str, Any], path: str, model: str) -> None:
     answer = document["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
     assert answer["schema"] == {"$ref": f"#/components/schemas/{model}"}
+
+
+def test_the_preview_answer_is_typed(document: dict[str, Any]) -> None:
+    answer = document["paths"]["/v1/evaluations/preview"]["post"]["responses"]["200"]
+    schema = answer["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/EvaluationPreview"}
+
+
+def test_every_json_answer_is_a_typed_model(document: dict[str, Any]) -> None:
+    """No route answers an undocumented object: each 2xx JSON answer names a component."""
+    for path, method, operation in operations(document):
+        if path.startswith("/graphql"):
+            continue
+        for status, response in operation["responses"].items():
+            json_body = response.get("content", {}).get("application/json")
+            if status.startswith("2") and json_body is not None:
+                assert "$ref" in json_body["schema"], (method, path, json_body["schema"])

@@ -43,7 +43,7 @@ router = APIRouter(prefix="/v1/certificates", tags=["certificates"], responses=E
 @router.get(
     "/{grade_record_index}",
     summary="A grade's certificate bundle",
-    response_model=dict[str, Any],
+    response_model=BundleModel,  # documents the answer (served as cached bytes)
     responses=documented(404),
 )
 def read_certificate(ledger: LedgerDep, grade_record_index: RecordIndex) -> Response:

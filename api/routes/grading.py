@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +18,13 @@ from ledger.grading.reads import (
     list_rulesets,
     preview_evaluation,
 )
-from ledger.grading.views import GradeList, GradeView, RulesetList, RulesetView
+from ledger.grading.views import (
+    EvaluationPreview,
+    GradeList,
+    GradeView,
+    RulesetList,
+    RulesetView,
+)
 
 router = APIRouter(tags=["grading"], responses=EVERY_ROUTE)
 
@@ -44,7 +48,7 @@ class PreviewRequestModel(BaseModel):
     summary="Evaluate a batch under a rule set",
     responses=documented(404, 413),
 )
-def preview(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
+def preview(ledger: LedgerDep, body: BodyDep) -> EvaluationPreview:
     """Body `{smelter_id, batch_id, ruleset_id, ruleset_version}`. The best grade the batch
     meets (or null) and every criterion's value, threshold and verdict. Writes nothing."""
     if not isinstance(body, dict):
@@ -52,13 +56,15 @@ def preview(ledger: LedgerDep, body: BodyDep) -> dict[str, Any]:
     payloads.exact_fields(body, PREVIEW_FIELDS)
     for name in PREVIEW_FIELDS:
         payloads.text(body, name, max_length=64)
-    return preview_evaluation(
-        ledger.engine,
-        body["smelter_id"],
-        body["batch_id"],
-        body["ruleset_id"],
-        body["ruleset_version"],
-        footprint_tolerance(ledger.kinds),
+    return EvaluationPreview.model_validate(
+        preview_evaluation(
+            ledger.engine,
+            body["smelter_id"],
+            body["batch_id"],
+            body["ruleset_id"],
+            body["ruleset_version"],
+            footprint_tolerance(ledger.kinds),
+        )
     )
 
 

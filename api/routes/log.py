@@ -22,6 +22,7 @@ from api.deps import (
 from api.errors import EVERY_ROUTE, documented
 from ledger.canonical import SAFE_INTEGER
 from ledger.disclosure.reads import record_disclosures
+from ledger.disclosure.views import RecordDisclosures
 from ledger.errors import MalformedError
 from ledger.log import Appended, Proof
 from ledger.records import Record
@@ -204,12 +205,12 @@ def get_record(ledger: LedgerDep, index: RecordIndex) -> dict[str, Any]:
 )
 def get_record_disclosures(
     ledger: LedgerDep, viewer: ViewerDep, index: RecordIndex
-) -> dict[str, Any]:
+) -> RecordDisclosures:
     """The disclosures that open the record's committed (confidential) members, for readers
     the read policy allows (403 for others): verify them against the record offline with
     `alu-ledger certificate verify --disclosures`. Records without confidential members
     have none."""
-    return record_disclosures(ledger.engine, viewer, index)
+    return RecordDisclosures.model_validate(record_disclosures(ledger.engine, viewer, index))
 
 
 @router.get(

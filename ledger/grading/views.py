@@ -46,3 +46,34 @@ class GradeView(BaseModel):
 
 class GradeList(BaseModel):
     items: list[GradeView]
+
+
+class CriterionRow(BaseModel):
+    criterion: str
+    path: str
+    value: str
+    threshold: str
+    passed: bool
+
+
+class GradeOutcome(BaseModel):
+    grade: str
+    label: str | None
+    passed: bool
+    criteria: list[CriterionRow] = Field(description="every row, parents before children")
+
+
+class EvaluationPreview(BaseModel):
+    """A batch evaluated under a rule set version: the best grade it meets (or null) and
+    every criterion's value, threshold and verdict, on the facts it was evaluated on."""
+
+    smelter_id: str
+    batch_id: str
+    ruleset_id: str
+    ruleset_version: str
+    illustrative: bool
+    applicable: bool
+    reason: str | None
+    grade: str | None
+    grades: list[GradeOutcome]
+    facts: dict[str, Any]
