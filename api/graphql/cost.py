@@ -9,15 +9,16 @@ one field add up):
   ``batches(first: n)`` gives ``edges`` n items (default 50; above the page limit of 100
   counts as 100, and the resolver refuses it anyway); ``Lineage.nodes`` and
   ``Lineage.edges`` 10 per level of ``depth``; ``participants`` 50;
-  ``heldLineageGrades(first: n)`` 5 n; every other list 5.
+  ``heldLineageGrades(first: n)`` 5 n (n at most 20); every other list 5.
   Nested lists multiply;
 * fields that do work of their own add a weight each time they are resolved, about one
   unit per 10 microseconds they take: ``Certificate.bundle`` and ``verifyCertificate``
   500 (a bundle is a dozen records with inclusion proofs and a signed status note; a
   verdict checks every signature and proof), ``Batch.lineage`` 500 + 50 per level of
   ``depth`` (the walk over every ancestor and the claim summary), ``Batch.custodyHistory``
-  250 (five queries), ``heldLineageGrades`` 10 + 50 per held lot asked for (a walk
-  each; 5 grades a lot expected), ``BatchConnection.totalCount`` 100 (a count),
+  250 (five queries), ``heldLineageGrades`` 10 + 400 per held lot asked for (a walk
+  over its whole ancestry each, as ``Batch.lineage``; 5 grades a lot expected),
+  ``BatchConnection.totalCount`` 100 (a count),
   ``Record.inclusionProof`` 50, ``Certificate.grade`` 20 (a query each),
   ``Grade.criteria`` 10 (the rule set re-evaluated), and 10 for each query field.
 
@@ -59,6 +60,11 @@ claim summary (about 1,900), or a batch's certificates with their bundles."""
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+#: Held lots ``heldLineageGrades`` walks at most, and what each walk weighs (a lineage
+#: walk to the end of the ancestry and a grade query: about ``Batch.lineage``'s cost).
+MAX_HELD_LOTS = 20
+DEFAULT_HELD_LOTS = 10
+HELD_LOT = 400
 DEFAULT_LIST = 5
 LINEAGE_PER_LEVEL = 10
 BUNDLE = 500
@@ -69,6 +75,11 @@ Arguments = Mapping[str, Any]
 def _page(args: Arguments) -> int:
     first = args.get("first", DEFAULT_PAGE)
     return min(max(first, 1), MAX_PAGE) if isinstance(first, int) else DEFAULT_PAGE
+
+
+def _held(args: Arguments) -> int:
+    first = args.get("first", DEFAULT_HELD_LOTS)
+    return min(max(first, 1), MAX_HELD_LOTS) if isinstance(first, int) else DEFAULT_HELD_LOTS
 
 
 def _levels(args: Arguments) -> int:
@@ -82,7 +93,7 @@ LIST_LENGTHS: dict[tuple[str, str], Callable[[Arguments], int]] = {
     ("Lineage", "nodes"): lambda lineage: LINEAGE_PER_LEVEL * _levels(lineage),
     ("Lineage", "edges"): lambda lineage: LINEAGE_PER_LEVEL * _levels(lineage),
     ("Query", "participants"): lambda _: 50,
-    ("Query", "heldLineageGrades"): lambda args: 5 * _page(args),
+    ("Query", "heldLineageGrades"): lambda args: 5 * _held(args),
 }
 
 #: Work a field does beyond being resolved, from its own arguments.
@@ -95,7 +106,7 @@ WEIGHTS: dict[tuple[str, str], Callable[[Arguments], int]] = {
     ("Certificate", "grade"): lambda _: 20,
     ("Grade", "criteria"): lambda _: 10,
     ("BatchConnection", "totalCount"): lambda _: 100,
-    ("Query", "heldLineageGrades"): lambda args: 10 + 50 * _page(args),
+    ("Query", "heldLineageGrades"): lambda args: 10 + HELD_LOT * _held(args),
     **{
         ("Query", name): lambda _: 10
         for name in ("batch", "batches", "participants", "ruleSets", "certificate", "record")

@@ -36,7 +36,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext, ExecutionResult
 
 from api.graphql.context import Context, today
-from api.graphql.cost import DEFAULT_MAX_COST, MAX_PAGE, QueryCost
+from api.graphql.cost import DEFAULT_MAX_COST, MAX_HELD_LOTS, MAX_PAGE, QueryCost
 from api.graphql.enums import FootprintCheck, ProductForm, RegionId
 from api.graphql.execution import DEFAULT_TIME_LIMIT_S, run_off_loop
 from api.graphql.scalars import SCALARS, Long
@@ -217,12 +217,13 @@ class Query:
     @strawberry.field(
         description="The grades behind the metal your participant holds: every grade of the"
         " registered batches in the lineage of each lot you hold metal of (the first"
-        " `first` lots), revoked ones first, then the newest."
+        f" `first`, at most {MAX_HELD_LOTS}: each is a walk over its whole ancestry),"
+        " revoked ones first, then the newest."
     )
-    def held_lineage_grades(self, info: GraphInfo, first: int = 50) -> list[HeldGrade]:
+    def held_lineage_grades(self, info: GraphInfo, first: int = 10) -> list[HeldGrade]:
         viewer = info.context.require_reader()
-        if not 1 <= first <= MAX_PAGE:
-            raise MalformedError(f"must be between 1 and {MAX_PAGE}", field="first")
+        if not 1 <= first <= MAX_HELD_LOTS:
+            raise MalformedError(f"must be between 1 and {MAX_HELD_LOTS}", field="first")
         if viewer.participant_id is None:
             return []
         found = held_lineage_grades(info.context.engine, viewer.participant_id, first)
