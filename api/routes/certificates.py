@@ -12,7 +12,7 @@ from api.body_docs import body_doc
 from api.deps import BodyDep, LedgerDep, RecordIndex
 from api.errors import EVERY_ROUTE, documented
 from ledger.batches.registration import footprint_tolerance
-from ledger.certificates import FORMAT, verify_bundle
+from ledger.certificates import FORMAT, GradeSummary, verify_bundle
 from ledger.certificates.cache import cached_bundle
 
 
@@ -34,7 +34,7 @@ class VerdictModel(BaseModel):
     valid: bool
     reasons: list[str]
     tree_size: int | None
-    grade: dict[str, Any] | None
+    grade: GradeSummary | None
 
 
 router = APIRouter(prefix="/v1/certificates", tags=["certificates"], responses=EVERY_ROUTE)

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ledger.grading.evaluate import GradeResult
+
 
 class RulesetView(BaseModel):
     ruleset_id: str
@@ -48,21 +50,6 @@ class GradeList(BaseModel):
     items: list[GradeView]
 
 
-class CriterionRow(BaseModel):
-    criterion: str
-    path: str
-    value: str
-    threshold: str
-    passed: bool
-
-
-class GradeOutcome(BaseModel):
-    grade: str
-    label: str | None
-    passed: bool
-    criteria: list[CriterionRow] = Field(description="every row, parents before children")
-
-
 class EvaluationPreview(BaseModel):
     """A batch evaluated under a rule set version: the best grade it meets (or null) and
     every criterion's value, threshold and verdict, on the facts it was evaluated on."""
@@ -75,5 +62,5 @@ class EvaluationPreview(BaseModel):
     applicable: bool
     reason: str | None
     grade: str | None
-    grades: list[GradeOutcome]
+    grades: list[GradeResult] = Field(description="per grade, every criterion's row")
     facts: dict[str, Any]
