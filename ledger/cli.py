@@ -298,14 +298,10 @@ def _verify_remote(server: str, log_key: str | None, state: Path | None) -> None
             "--server needs --log-key: the key you trust, not one the server offers",
             field="log_key",
         )
+    auditor = RemoteAuditor(server, read_verifier_key(log_key), state_file=state)
     with _progress() as progress:
         task = progress.add_task("records", total=None)
-        auditor = RemoteAuditor(
-            server,
-            read_verifier_key(log_key),
-            state_file=state,
-            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
+        auditor.on_progress = lambda done, total: progress.update(task, completed=done, total=total)
         report = auditor.run()
     if auditor.resumed_from:
         out.print(f"resumed from {auditor.resumed_from} records audited before")

@@ -105,16 +105,17 @@ class RemoteAuditor:
         self.state_file = state_file
         self.http = client or httpx.Client(timeout=60)
         self.on_progress = on_progress or (lambda _done, _total: None)
-        #: The size the audit went on from (0 without a saved state).
-        self.resumed_from = 0
+        # Read now, so a damaged state is refused before anything is fetched.
+        self.state = self._load_state()
+        #: The size the audit goes on from (0 without a saved state).
+        self.resumed_from = self.state.size
 
     def run(self) -> AuditReport:
         try:
             checkpoint = open_checkpoint(self._text("/v1/checkpoint"), self.verifier)
         except LedgerError as error:
             return AuditReport(0, 0, Problem(0, f"checkpoint: {error}"))
-        state = self._load_state()
-        self.resumed_from = state.size
+        state = self.state
         problem = self._extends(state, checkpoint.size, checkpoint.root)
         if problem is not None:
             return AuditReport(state.size, checkpoint.size, problem)

@@ -172,3 +172,19 @@ def _attestation(key: Any, n: int) -> Any:
     from tests.conftest import attestation
 
     return attestation(key, n)
+
+
+@pytest.mark.parametrize(
+    "saved",
+    ["not json", '{"format": "alu-ledger-audit-state/1"}', '{"format": "other/1", "origin": "x"}'],
+)
+def test_a_damaged_state_file_is_refused_and_left_as_it_was(
+    served: tuple[LedgerEnv, str, Any], tmp_path: Path, saved: str
+) -> None:
+    env, url, _ = served
+    state = tmp_path / "state.json"
+    state.write_text(saved)
+    key = env.ledger.verifier_key
+    result = CliLedger(tmp_path).run("verify", "--server", url, "--log-key", key, "--state", state)
+    assert "audit state" in CliLedger.error_line(result)
+    assert state.read_text() == saved
