@@ -52,6 +52,7 @@ def _ledger(settings: Settings, log_key: Ed25519PrivateKey) -> Ledger:
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
         max_statement_age=timedelta(seconds=settings.max_statement_age_seconds),
         max_bulk=settings.max_bulk,
+        node_cache_entries=settings.node_cache_entries,
     )
 
 

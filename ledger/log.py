@@ -39,6 +39,7 @@ from ledger.errors import (
     ProofError,
 )
 from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey, SignerKeys
+from ledger.node_cache import NodeCache, NodeCacheMissError
 from ledger.records import GENESIS_PREV, Record, leaf_bytes
 from ledger.statements import SignedStatement, Statement, parse_utc
 from ledger.storage.db import immutable_read_session, read_session, write_session
@@ -74,6 +75,11 @@ class Proof:
     hashes: list[bytes]
 
 
+def _check_in_tree(index: int, size: int) -> None:
+    if not 0 <= index < size:
+        raise NotFoundError(f"index {index} is not in a tree of size {size}", field="index")
+
+
 class Ledger:
     """Appends and reads over one database with one log signing key."""
 
@@ -87,6 +93,7 @@ class Ledger:
         max_clock_skew: timedelta = timedelta(minutes=5),
         max_statement_age: timedelta = timedelta(days=30),
         max_bulk: int = 10_000,
+        node_cache_entries: int = 65_536,
     ) -> None:
         self.engine = engine
         self.signer = signer
@@ -99,6 +106,8 @@ class Ledger:
         self.max_bulk = max_bulk
         #: The largest tree size this process has read (``_size_or_latest``).
         self._size_seen = 0
+        #: Committed tree nodes in memory: proofs read only what it lacks.
+        self.nodes = NodeCache(node_cache_entries)
 
     @property
     def origin(self) -> str:
@@ -350,10 +359,22 @@ class Ledger:
         with immutable_read_session(self.engine) as session:
             repo = Repository(session)
             size = self._size_or_latest(repo, tree_size)
-            if not 0 <= index < size:
-                raise NotFoundError(f"index {index} is not in a tree of size {size}", field="index")
-            hashes = merkle.inclusion_proof(index, size, repo)
+            _check_in_tree(index, size)
+            hashes = merkle.inclusion_proof(index, size, self.nodes.over(repo))
         return Proof(index, size, hashes)
+
+    def cached_inclusion_proof(self, index: int, tree_size: int | None) -> Proof | None:
+        """The inclusion proof when it needs no database read (a size this process has
+        seen and every node in the node cache), else None: an async route answers it on
+        the event loop and hands only the rest to a worker thread."""
+        if tree_size is None or not 0 < tree_size <= self._size_seen:
+            return None
+        _check_in_tree(index, tree_size)
+        try:
+            hashes = merkle.inclusion_proof(index, tree_size, self.nodes.memory_only())
+        except NodeCacheMissError:
+            return None
+        return Proof(index, tree_size, hashes)
 
     def consistency_proof(self, old: int, new: int) -> Proof:
         with read_session(self.engine) as session:
@@ -361,7 +382,7 @@ class Ledger:
             size = self._size_or_latest(repo, new)
             if not 0 < old <= size:
                 raise MalformedError(f"old must be between 1 and new ({size})", field="old")
-            hashes = merkle.consistency_proof(old, size, repo)
+            hashes = merkle.consistency_proof(old, size, self.nodes.over(repo))
         return Proof(old, size, hashes)
 
     def _size_or_latest(self, repo: Repository, tree_size: int | None) -> int:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.body_docs import body_doc
 from api.deps import (
@@ -225,8 +226,9 @@ def get_checkpoint(ledger: LedgerDep) -> str:
 
 
 @router.get("/log-key", response_class=PlainTextResponse, summary="The log's verifier key")
-def get_log_key(ledger: LedgerDep) -> str:
+async def get_log_key(ledger: LedgerDep) -> str:
     """The C2SP verifier-key string to pin: ``<name>+<key id>+<base64 key>``."""
+    # A constant: answered on the event loop, no worker thread.
     return ledger.verifier_key
 
 
@@ -236,10 +238,16 @@ def get_log_key(ledger: LedgerDep) -> str:
     summary="Inclusion proof",
     responses=documented(404),
 )
-def get_inclusion_proof(
+async def get_inclusion_proof(
     ledger: LedgerDep, index: RecordIndex, tree_size: MaybeTreeSize = None
 ) -> dict[str, Any]:
-    return inclusion_json(ledger.inclusion_proof(index, tree_size))
+    """The record's RFC 9162 inclusion proof in ``tree_size`` (default: the current size)."""
+    # Answered on the event loop when the process holds the nodes (no thread hand-off,
+    # no query); only a proof that must read goes to a worker thread.
+    proof = ledger.cached_inclusion_proof(index, tree_size)
+    if proof is None:
+        proof = await run_in_threadpool(ledger.inclusion_proof, index, tree_size)
+    return inclusion_json(proof)
 
 
 @router.get(

@@ -1,0 +1,111 @@
+"""Proofs served from the node cache: committed tree nodes kept in memory, so a proof a
+process has the nodes for needs no query at all, and one it half has reads only the rest.
+
+A stored node never changes once committed, so the cache needs no invalidation; these
+tests check that what it serves equals what the database holds, that it stays within its
+bound, and that it never keeps what the proof code would refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+from ledger import merkle
+from ledger.errors import NotFoundError, ProofError
+from ledger.node_cache import NodeCache
+from tests.conftest import LedgerEnv
+from tests.test_proof_speed import node_statements
+
+
+@pytest.fixture
+def grown(env: LedgerEnv) -> LedgerEnv:
+    key = env.register("cache-smelter", "smelter")
+    for _ in range(3):
+        env.attest(key, 40)
+    return env
+
+
+def test_a_proof_asked_again_reads_nothing(grown: LedgerEnv) -> None:
+    ledger, size = grown.ledger, grown.ledger.tree_size()
+    with node_statements(ledger.engine) as statements:
+        first = ledger.inclusion_proof(57, size)
+        again = ledger.inclusion_proof(57, size)
+        from_memory = ledger.cached_inclusion_proof(57, size)
+    assert len(statements) == 1
+    assert first == again == from_memory
+
+
+def test_a_proof_that_shares_nodes_reads_only_the_others(grown: LedgerEnv) -> None:
+    ledger, size = grown.ledger, grown.ledger.tree_size()
+    ledger.inclusion_proof(0, size)
+    wanted = merkle.plan_ids(merkle.inclusion_proof_nodes(1, size))
+    with node_statements(ledger.engine) as statements:
+        proof = ledger.inclusion_proof(1, size)
+    (_, params), *_ = statements
+    # leaf 1's proof shares every node but one with leaf 0's: the sibling leaf 0 itself
+    assert len(statements) == 1 and len(params) == 2 < 2 * len(wanted)
+    uncached = NodeCache(0)
+    ledger.nodes, cached_nodes = uncached, ledger.nodes
+    assert ledger.inclusion_proof(1, size) == proof
+    ledger.nodes = cached_nodes
+
+
+def test_memory_alone_answers_only_what_it_holds(grown: LedgerEnv) -> None:
+    ledger, size = grown.ledger, grown.ledger.tree_size()
+    assert ledger.cached_inclusion_proof(3, None) is None  # the current size needs a read
+    assert ledger.cached_inclusion_proof(3, size) is None  # nothing cached yet
+    ledger.inclusion_proof(3, size)
+    assert ledger.cached_inclusion_proof(3, size) == ledger.inclusion_proof(3, size)
+    assert ledger.cached_inclusion_proof(3, size + 1) is None  # a size this process never saw
+    with pytest.raises(NotFoundError):
+        ledger.cached_inclusion_proof(size, size)
+
+
+def test_the_cache_keeps_at_most_its_entries(grown: LedgerEnv) -> None:
+    ledger, size = grown.ledger, grown.ledger.tree_size()
+    ledger.nodes = NodeCache(8)
+    leaves = [ledger.record(index).leaf for index in range(size)]
+    _, frontier = merkle.tree_from_leaves(merkle.leaf_hash(leaf) for leaf in leaves)
+    for index in range(size):
+        proof = ledger.inclusion_proof(index, size)
+        merkle.verify_inclusion(
+            merkle.leaf_hash(leaves[index]), index, size, proof.hashes, frontier.root()
+        )
+        assert len(ledger.nodes) <= 8
+
+
+def test_a_garbled_node_is_refused_every_time_never_kept(grown: LedgerEnv) -> None:
+    with grown.ledger.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE merkle_nodes SET hash = :h WHERE level = 0 AND idx = 9"),
+            {"h": b"\x02" * 31},
+        )
+    size = grown.ledger.tree_size()
+    for _ in range(2):
+        with pytest.raises(ProofError, match="31-byte hash for node"):
+            grown.ledger.inclusion_proof(8, size)
+    assert grown.ledger.cached_inclusion_proof(8, size) is None
+
+
+@pytest.fixture
+def client(grown: LedgerEnv) -> Iterator[TestClient]:
+    with TestClient(create_app(grown.ledger)) as test_client:
+        yield test_client
+
+
+def test_the_proof_route_answers_from_memory_once_it_has_read(
+    client: TestClient, grown: LedgerEnv
+) -> None:
+    size = grown.ledger.tree_size()
+    with node_statements(grown.ledger.engine) as statements:
+        answers = [client.get(f"/v1/proofs/inclusion/12?tree_size={size}") for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert answers[0].json() == answers[1].json() == answers[2].json()
+    assert len(statements) == 1
+    outside = client.get(f"/v1/proofs/inclusion/{size}?tree_size={size}")
+    assert outside.status_code == 404 and outside.json()["field"] == "index"
