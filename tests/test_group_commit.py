@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from ledger import keys, merkle, statements
 from ledger.audit import Auditor
@@ -124,6 +125,37 @@ def test_a_refused_statement_fails_no_other_in_its_group(
     assert Auditor(env.ledger.engine, env.ledger.verifier, workers=1).run().ok
 
 
+def test_a_group_takes_savepoints_only_when_a_statement_is_refused(
+    env: LedgerEnv, smelter: Any
+) -> None:
+    """The common case, nothing refused, is one atomic append with no savepoint; a
+    refusal rolls that attempt back and the group runs again with a savepoint apiece."""
+    seen: list[str] = []
+
+    def capture(_c: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SAVEPOINT"):
+            seen.append(statement)
+
+    event.listen(env.ledger.engine, "before_cursor_execute", capture)
+    try:
+        clean = env.ledger.append_group([attest(smelter, n) for n in range(4)])
+        assert all(isinstance(outcome, Appended) for outcome in clean) and seen == []
+        size = env.ledger.tree_size()
+        forged = statements.SignedStatement(attest(smelter, 9).statement, b"\x00" * 64)
+        mixed = env.ledger.append_group([attest(smelter, 5), forged, attest(smelter, 6)])
+    finally:
+        event.remove(env.ledger.engine, "before_cursor_execute", capture)
+    assert [type(outcome).__name__ for outcome in mixed] == [
+        "Appended",
+        "SignatureError",
+        "Appended",
+    ]
+    # (SQLAlchemy emits a savepoint when its statement first touches the database: the
+    # forged one is refused before it does)
+    assert len(seen) == 2 and env.ledger.tree_size() == size + 2
+    assert Auditor(env.ledger.engine, env.ledger.verifier, workers=1).run().ok
+
+
 def test_callers_on_an_event_loop_await_the_writer_without_a_thread(
     env: LedgerEnv, smelter: Any, committer: GroupCommitter
 ) -> None:
@@ -210,11 +242,13 @@ def test_two_server_processes_group_and_serialise_concurrent_submitters(
     )
     try:
         url = f"http://127.0.0.1:{port}"
+        # Both worker processes up: each answer's request id names its process.
+        processes: set[str] = set()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while len(processes) < 2 and time.monotonic() < deadline:
             try:
-                httpx.get(f"{url}/v1/log-key", timeout=1)
-                break
+                answer = httpx.get(f"{url}/v1/log-key", timeout=1)
+                processes.add(answer.headers["x-request-id"].rsplit("-", 1)[0])
             except httpx.HTTPError:
                 time.sleep(0.2)
         signed = [attest(key, n) for n in range(64)]
@@ -231,8 +265,8 @@ def test_two_server_processes_group_and_serialise_concurrent_submitters(
     indexes = [r.json()["inclusion_proof"]["index"] for r in responses]
     assert len(set(indexes)) == len(signed)
     assert len({r.json()["checkpoint"] for r in responses}) < len(signed)
-    # Both processes answered (a request id's prefix names its process; 64 connections
-    # all land on one worker's socket with odds 2**-63).
+    # Both processes answered (a request id's prefix names its process; with both
+    # accepting, 64 connections all land on one worker's socket with odds 2**-63).
     assert len({r.headers["x-request-id"].rsplit("-", 1)[0] for r in responses}) == 2
     assert Auditor(ledger.engine, ledger.verifier, workers=1).run().ok
     ledger.engine.dispose()
