@@ -10,9 +10,11 @@ transaction, in log order, so a check always sees every earlier record.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from sqlmodel import Session
 
 from ledger.disclosure.shapes import Shape, shape_for
 from ledger.errors import ForbiddenError, MalformedError
@@ -104,6 +106,15 @@ class StatementKind(ABC):
     #: Genesis carries its own signer's key; every other kind needs a registered key.
     bootstraps: ClassVar[bool] = False
 
+    #: Whether the kind works with an atomic bulk's scope (``ledger.storage.bulk_scope``):
+    #: it reads ahead and may defer writes, and flushes them before reading what they
+    #: write. The append loop settles the scope before a statement of any other kind.
+    uses_bulk_scope: ClassVar[bool] = False
+
+    def read_ahead(self, session: Session, statements: Sequence[Statement]) -> None:  # noqa: B027
+        """For a kind that ``uses_bulk_scope``: look up at once what checking these
+        statements (the bulk's of this kind, as signed) will need."""
+
     def visibility(self) -> Shape | None:
         """Which payload members are committed (confidential), from the kind's schema;
         None when nothing is. The pipeline opens them before ``check`` sees the payload."""
@@ -141,6 +152,10 @@ class KindRegistry:
             raise MalformedError(
                 f"unknown kind {name!r}; known kinds: {known}", field=field
             ) from None
+
+    def find(self, name: str) -> StatementKind | None:
+        """The kind named ``name``, or None (``get`` refuses an unknown name)."""
+        return self._kinds.get(name)
 
     def names(self) -> list[str]:
         return sorted(self._kinds)

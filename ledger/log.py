@@ -19,7 +19,7 @@ it). Genesis adds its own key, so only the first two apply to it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +42,7 @@ from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey, SignerK
 from ledger.node_cache import NodeCache, NodeCacheMissError
 from ledger.records import GENESIS_PREV, Record, leaf_bytes
 from ledger.statements import SignedStatement, Statement, parse_utc
+from ledger.storage.bulk_scope import BulkScope, close_bulk_scope, open_bulk_scope
 from ledger.storage.db import immutable_read_session, read_session, write_session
 from ledger.storage.disclosures import DisclosureRepository, disclosure_rows
 from ledger.storage.repository import Head, Repository
@@ -189,12 +190,48 @@ class Ledger:
         rest go on. Returns the records (or refusals) and the new size, checkpoint and
         the nodes behind the records' inclusion proofs."""
         frontier = merkle.Frontier.load(head.size, repo)
-        before = frontier.nodes
         if frontier.root() != head.root:
             raise ProofError("stored tree does not match the last checkpoint; refusing to sign")
         replays = self._replays(repo, statements, field_prefix)
         if replays and not isolated:
             raise next(iter(replays.values()))
+        if isolated:  # each statement in its own savepoint: nothing may be deferred
+            return self._append_checked(repo, head, frontier, statements, field_prefix, replays)
+        scope = open_bulk_scope(repo.session)
+        try:
+            self._read_ahead(repo, statements)
+            return self._append_checked(
+                repo, head, frontier, statements, field_prefix, replays, scope
+            )
+        finally:
+            close_bulk_scope(repo.session, flush=False)
+
+    def _read_ahead(self, repo: Repository, statements: Sequence[SignedStatement]) -> None:
+        """Let each kind that works with a bulk's scope look up, at once, what checking
+        its statements will need."""
+        by_kind: dict[str, list[Statement]] = {}
+        for signed in statements:
+            by_kind.setdefault(signed.statement.kind, []).append(signed.statement)
+        for name, group in by_kind.items():
+            kind = self.kinds.find(name)
+            if kind is not None and kind.uses_bulk_scope:
+                kind.read_ahead(repo.session, group)
+
+    def _append_checked(
+        self,
+        repo: Repository,
+        head: Head,
+        frontier: merkle.Frontier,
+        statements: Sequence[SignedStatement],
+        field_prefix: str,
+        replays: Mapping[int, LedgerError],
+        scope: BulkScope | None = None,
+    ) -> tuple[list[Any], tuple[int, str, merkle.NodeReader]]:
+        """``_append_locked`` once the head is locked and replays are known: each
+        statement admitted in turn (in a savepoint when there is no bulk ``scope``), then
+        the records, nodes and checkpoint written."""
+        isolated = scope is None
+        before = frontier.nodes
         now = clock()
         integrated_at = _timestamp(now)
         prev = head.last_leaf_hash
@@ -218,6 +255,8 @@ class Ledger:
                 origin=self.origin,
                 log_verifier_key=self.verifier_key,
             )
+            if scope is not None and not self._uses_scope(signed):
+                scope.settle(repo.session)
             try:
                 if isolated:
                     with repo.session.begin_nested():
@@ -240,6 +279,8 @@ class Ledger:
             rows.append(_record_row(index, leaf, prev, signed, integrated_at))
         if not rows:
             return outcomes, (head.size, "", merkle.MemoryNodeStore())
+        if scope is not None:
+            scope.flush(repo.session)
         repo.insert_records(rows)
         DisclosureRepository(repo.session).insert(disclosures)
         repo.insert_nodes(nodes)
@@ -248,6 +289,10 @@ class Ledger:
         repo.insert_checkpoint(new_head.size, new_head.root, note, integrated_at)
         repo.save_head(new_head)
         return outcomes, (new_head.size, note, merkle.AppendedNodes(before, nodes))
+
+    def _uses_scope(self, signed: SignedStatement) -> bool:
+        kind = self.kinds.find(signed.statement.kind)
+        return kind is not None and kind.uses_bulk_scope
 
     def _admit(
         self,

@@ -158,6 +158,15 @@ def env(database_url: str, tmp_path: Path) -> Iterator[LedgerEnv]:
 
 
 @pytest.fixture
+def grown(env: LedgerEnv) -> LedgerEnv:
+    """A ledger of 1 + 1 + 200 records in a few appends (so several checkpoints)."""
+    key = env.register("proof-smelter", "smelter")
+    for _ in range(4):
+        env.attest(key, 50)
+    return env
+
+
+@pytest.fixture
 def sqlite_env(tmp_path: Path) -> Iterator[LedgerEnv]:
     ledger_env = make_env(f"sqlite:///{tmp_path / 'ledger.db'}", tmp_path / "data")
     yield ledger_env

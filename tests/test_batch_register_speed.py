@@ -165,6 +165,70 @@ def test_a_registration_reads_the_ledger_once_and_writes_each_row_once(env: Ledg
         assert inserts == ["INSERT INTO batches", "INSERT INTO lots", "INSERT INTO lot_events"]
 
 
+@contextmanager
+def sql_sent(env: LedgerEnv) -> Iterator[list[tuple[str, bool]]]:
+    """Every SQL statement the engine sends meanwhile, and whether it went as executemany."""
+    seen: list[tuple[str, bool]] = []
+
+    def capture(_c: Any, _cursor: Any, statement: str, _p: Any, _x: Any, many: bool) -> None:
+        seen.append((" ".join(statement.split()), many))
+
+    event.listen(env.ledger.engine, "before_cursor_execute", capture)
+    try:
+        yield seen
+    finally:
+        event.remove(env.ledger.engine, "before_cursor_execute", capture)
+
+
+@pytest.mark.parametrize("count", [8, 40])
+def test_a_bulk_reads_ahead_once_and_sends_its_rows_together(env: LedgerEnv, count: int) -> None:
+    """A bulk of registrations reads the ledger for all of them at once (batches and lots
+    of the smelter among the bulk's ids) and, on PostgreSQL, sends their rows in one
+    executemany after the last is checked: no query or write per registration."""
+    env.register(SMELTER, "smelter")
+    bulk = signed_batches(env, "bulk", count)
+    with sql_sent(env) as sent:
+        env.ledger.append_many(bulk)
+    reads = [s for s, _ in sent if s.startswith("SELECT") and (" batches " in s or " lots " in s)]
+    assert len(reads) == 2, reads  # independent of the bulk's size
+    writes = [(s, many) for s, many in sent if "INSERT INTO batches" in s]
+    if env.ledger.engine.dialect.name == "postgresql":
+        assert len(writes) == 1 and writes[0][1]  # one executemany, pipelined by psycopg
+    else:
+        assert len(writes) == count  # no round trips to save on SQLite
+    with read_session(env.ledger.engine) as session:
+        stored = BatchRepository(session).get_many([(SMELTER, f"bulk-{n}") for n in range(count)])
+        assert len(stored) == count
+        assert CustodyRepository(session).lot(SMELTER, f"bulk-{count - 1}") is not None
+
+
+def test_a_batch_twice_in_one_bulk_is_refused_and_nothing_is_stored(env: LedgerEnv) -> None:
+    env.register(SMELTER, "smelter")
+    bulk = signed_batches(env, "twice", 5)
+    again = sign_statement("batch.register", batch("twice-1"), env.participant_keys[SMELTER])
+    size = env.ledger.tree_size()
+    with pytest.raises(ConflictError) as refused:
+        env.ledger.append_many([*bulk, again])
+    assert refused.value.field == "statements[5].statement.payload.batch_id"
+    assert env.ledger.tree_size() == size
+    with read_session(env.ledger.engine) as session:
+        assert BatchRepository(session).get(SMELTER, "twice-0") is None
+
+
+def test_a_bulk_that_transfers_a_lot_it_registered_sees_the_lot(env: LedgerEnv) -> None:
+    """A statement of another kind in the bulk reads what the registrations before it
+    deferred (the bulk's scope is flushed before it)."""
+    env.register(SMELTER, "smelter")
+    env.register("casthouse", "manufacturer")
+    bulk = signed_batches(env, "moved", 6)
+    transfer = {"ns": SMELTER, "batch_id": "moved-5", "recipient_id": "casthouse"}
+    offer = sign_statement("custody.transfer", transfer, env.participant_keys[SMELTER])
+    env.ledger.append_many([*bulk, offer])
+    with read_session(env.ledger.engine) as session:
+        lot = CustodyRepository(session).lot(SMELTER, "moved-5")
+        assert lot is not None and lot.holder_id == "casthouse"
+
+
 def test_the_root_lot_states_what_the_batch_row_states(env: LedgerEnv) -> None:
     """What ``root_lot`` made of the stored batch row, the lot made from the values at hand
     states too (0004's backfill restates those rules; custody tests compare the two)."""

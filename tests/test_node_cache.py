@@ -12,22 +12,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from api.app import create_app
 from ledger import merkle
-from ledger.errors import NotFoundError, ProofError
+from ledger.errors import NotFoundError
 from ledger.node_cache import NodeCache
 from tests.conftest import LedgerEnv
 from tests.test_proof_speed import node_statements
-
-
-@pytest.fixture
-def grown(env: LedgerEnv) -> LedgerEnv:
-    key = env.register("cache-smelter", "smelter")
-    for _ in range(3):
-        env.attest(key, 40)
-    return env
 
 
 def test_a_proof_asked_again_reads_nothing(grown: LedgerEnv) -> None:
@@ -77,19 +68,6 @@ def test_the_cache_keeps_at_most_its_entries(grown: LedgerEnv) -> None:
             merkle.leaf_hash(leaves[index]), index, size, proof.hashes, frontier.root()
         )
         assert len(ledger.nodes) <= 8
-
-
-def test_a_garbled_node_is_refused_every_time_never_kept(grown: LedgerEnv) -> None:
-    with grown.ledger.engine.begin() as connection:
-        connection.execute(
-            text("UPDATE merkle_nodes SET hash = :h WHERE level = 0 AND idx = 9"),
-            {"h": b"\x02" * 31},
-        )
-    size = grown.ledger.tree_size()
-    for _ in range(2):
-        with pytest.raises(ProofError, match="31-byte hash for node"):
-            grown.ledger.inclusion_proof(8, size)
-    assert grown.ledger.cached_inclusion_proof(8, size) is None
 
 
 @pytest.fixture

@@ -110,10 +110,11 @@ def add_batch_with_root_lot(
     custody.save()
     registered = _event_row(None, index, "registered", batch["mass_kg"], None)
     lot = BatchRepository(session).insert_with_root_lot(
-        batch, root_lot(batch, derived, metal), registered
+        batch, root_lot(batch, derived, metal), registered, lot_id_needed=bool(consumed)
     )
     if not consumed:
         return
+    assert lot is not None
     made = {"operation": REMELT, "outputs": [{"ns": ns, "batch_id": lot_id}]}
     custody.add_edges(
         [

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
 from ledger.batches.certificates import CertificateClaim, IdHolding, RangeHolding
+from ledger.storage.bulk_scope import BulkScope, bulk_scope, flush_deferred
 from ledger.storage.tables import (
     BatchRow,
     CertificateClaimRow,
@@ -75,9 +76,10 @@ class BatchFilter:
     grade_day: str | None = None
 
 
-def _registered_statement() -> Any:
+def _registered_statement(*, returning: bool) -> Any:
     """``insert_with_root_lot`` on PostgreSQL: the batch and its lot in data-modifying CTEs,
-    the lot's first event inserted from the lot's new id, which it returns."""
+    the lot's first event inserted from the lot's new id, which it returns (``returning``;
+    the deferred form, sent many at once, returns nothing)."""
     batch = _BATCHES.insert().values(
         {column.name: bindparam(f"b_{column.name}", type_=column.type) for column in _BATCHES.c}
     )
@@ -95,10 +97,25 @@ def _registered_statement() -> Any:
         new_lot.c.id, *(bindparam(f"e_{column.name}", type_=column.type) for column in columns)
     )
     names = ["lot", *(column.name for column in columns)]
-    return _EVENTS.insert().from_select(names, event).returning(_EVENTS.c.lot).add_cte(new_batch)
+    insert = _EVENTS.insert().from_select(names, event).add_cte(new_batch)
+    return insert.returning(_EVENTS.c.lot) if returning else insert
 
 
-_INSERT_REGISTERED: Final = _registered_statement()
+_INSERT_REGISTERED: Final = _registered_statement(returning=True)
+_INSERT_REGISTERED_DEFERRED: Final = _registered_statement(returning=False)
+#: Read ahead for a bulk (``read_ahead_registrations``): batches and lots of one smelter
+#: among many ids, and smelters' countries and regions.
+_IDS = bindparam("ids", expanding=True)
+_BATCHES_AMONG: Final = select(_BATCHES.c.batch_id).where(
+    _BATCHES.c.smelter_id == _SMELTER, _BATCHES.c.batch_id.in_(_IDS)
+)
+_LOTS_AMONG: Final = select(_LOTS.c.lot_id).where(_LOTS.c.ns == _SMELTER, _LOTS.c.lot_id.in_(_IDS))
+_PLACES: Final = select(
+    _PARTICIPANTS.c.participant_id, _PARTICIPANTS.c.country, _PARTICIPANTS.c.region
+).where(_PARTICIPANTS.c.participant_id.in_(_IDS))
+#: Most ids one read-ahead query names.
+_AHEAD_CHUNK: Final = 1_000
+_AHEAD_KEY: Final = "batch.register state"
 
 
 @dataclass(frozen=True)
@@ -132,8 +149,15 @@ class BatchRepository:
         return self.session.execute(query).first() is not None
 
     def registration_state(self, smelter_id: str, batch_id: str) -> RegistrationState:
-        """``RegistrationState`` of a batch about to be registered, in one round trip: the
-        smelter's row by primary key, with the batch and lot keys looked up beside it."""
+        """``RegistrationState`` of a batch about to be registered: read ahead for an atomic
+        bulk (``read_ahead_registrations``), else in one round trip: the smelter's row by
+        primary key, with the batch and lot keys looked up beside it."""
+        scope = bulk_scope(self.session)
+        if scope is not None:
+            known = scope.ahead.get((_AHEAD_KEY, smelter_id, batch_id))
+            if isinstance(known, RegistrationState):
+                return known
+            scope.flush(self.session)
         self.session.flush()  # what the ORM would do before a query: pending rows count
         keys = {"smelter_id": smelter_id, "batch_id": batch_id}
         connection = self.session.connection()
@@ -143,26 +167,68 @@ class BatchRepository:
             return RegistrationState(self.exists(smelter_id, batch_id), lot_exists, None, None)
         return RegistrationState(bool(row[0]), bool(row[1]), row[2], row[3])
 
+    def read_ahead_registrations(self, keys: Sequence[tuple[str, str]]) -> None:
+        """For an atomic bulk: the ``RegistrationState`` of every (smelter, batch id) in
+        ``keys``, in a few queries for all of them (index lookups by smelter and id),
+        kept in the bulk's scope; ``insert_with_root_lot`` keeps them current."""
+        scope = bulk_scope(self.session)
+        if scope is None or not keys:
+            return
+        scope.flush(self.session)
+        self.session.flush()
+        connection = self.session.connection()
+        by_smelter: dict[str, list[str]] = {}
+        for smelter_id, batch_id in dict.fromkeys(keys):
+            by_smelter.setdefault(smelter_id, []).append(batch_id)
+        places = {
+            participant: (country, region)
+            for chunk in _chunks(list(by_smelter))
+            for participant, country, region in connection.execute(_PLACES, {"ids": chunk})
+        }
+        for smelter_id, batch_ids in by_smelter.items():
+            batches, lots = set(), set()
+            for chunk in _chunks(batch_ids):
+                params = {"smelter_id": smelter_id, "ids": chunk}
+                batches.update(connection.execute(_BATCHES_AMONG, params).scalars())
+                lots.update(connection.execute(_LOTS_AMONG, params).scalars())
+            country, region = places.get(smelter_id, (None, None))
+            for batch_id in batch_ids:
+                state = RegistrationState(batch_id in batches, batch_id in lots, country, region)
+                scope.ahead[(_AHEAD_KEY, smelter_id, batch_id)] = state
+
     def add(self, row: BatchRow) -> None:
         self.session.add(row)
         self.session.flush()
 
     def insert_with_root_lot(
-        self, batch: Mapping[str, Any], lot: Mapping[str, Any], event: Mapping[str, Any]
-    ) -> int:
+        self,
+        batch: Mapping[str, Any],
+        lot: Mapping[str, Any],
+        event: Mapping[str, Any],
+        *,
+        lot_id_needed: bool = True,
+    ) -> int | None:
         """Store a batch (every column of ``BatchRow``), the lot it starts as (every column
         of ``LotRow`` but ``id``) and that lot's first event (every column of
         ``LotEventRow`` but ``id`` and ``lot``); return the lot's id.
 
         No ORM objects are made; later reads in the transaction find the rows as usual.
-        On PostgreSQL the three are one statement (one round trip); on SQLite, where a
-        statement costs no round trip, three.
+        On PostgreSQL the three are one statement (one round trip), and in an atomic bulk,
+        unless the caller needs the lot's id, it is deferred and sent with the bulk's
+        others at once (None is returned); on SQLite, where a statement costs no round
+        trip, three.
         """
+        scope = bulk_scope(self.session)
+        if scope is not None:
+            _mark_registered(scope, batch["smelter_id"], batch["batch_id"])
         connection = self.session.connection()
         if connection.dialect.name == "postgresql":
             params = {f"b_{name}": value for name, value in batch.items()}
             params |= {f"l_{name}": value for name, value in lot.items()}
             params |= {f"e_{name}": value for name, value in event.items() if name != "lot"}
+            if scope is not None and not lot_id_needed:
+                scope.defer(_INSERT_REGISTERED_DEFERRED, params)
+                return None
             return int(connection.execute(_INSERT_REGISTERED, params).scalar_one())
         connection.execute(_INSERT_BATCH, dict(batch))
         key = connection.execute(_INSERT_LOT, dict(lot)).inserted_primary_key
@@ -218,6 +284,11 @@ class BatchRepository:
             }
             for claim in claims
         ]
+        scope = bulk_scope(self.session)
+        if scope is not None and self.session.connection().dialect.name == "postgresql":
+            for row in rows:
+                scope.defer(_INSERT_CLAIMS, row)
+            return
         self.session.connection().execute(_INSERT_CLAIMS, rows)
 
     def claims_of(self, smelter_id: str, batch_id: str) -> list[CertificateClaimRow]:
@@ -226,6 +297,18 @@ class BatchRepository:
             CertificateClaimRow.batch_id == batch_id,
         )
         return list(self.session.exec(query).scalars())
+
+
+def _mark_registered(scope: BulkScope, smelter_id: str, batch_id: str) -> None:
+    """What was read ahead of ``(smelter_id, batch_id)`` now that it is registered."""
+    key = (_AHEAD_KEY, smelter_id, batch_id)
+    known = scope.ahead.get(key)
+    if isinstance(known, RegistrationState):
+        scope.ahead[key] = replace(known, batch_exists=True, lot_exists=True)
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[at : at + _AHEAD_CHUNK] for at in range(0, len(values), _AHEAD_CHUNK)]
 
 
 def _conditions(where: BatchFilter) -> list[ColumnElement[bool]]:
@@ -282,6 +365,7 @@ class SqlClaimBook:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        flush_deferred(session)  # claims deferred by earlier statements of a bulk count
 
     def overlapping_ranges(self, key: str, first: int, last: int) -> Sequence[RangeHolding]:
         table = CertificateClaimRow
