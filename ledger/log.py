@@ -43,7 +43,7 @@ from ledger.node_cache import NodeCache, NodeCacheMissError
 from ledger.records import GENESIS_PREV, Record, leaf_bytes
 from ledger.statements import SignedStatement, Statement, parse_utc
 from ledger.storage.bulk_scope import BulkScope, close_bulk_scope, open_bulk_scope
-from ledger.storage.db import immutable_read_session, read_session, write_session
+from ledger.storage.db import autocommit_read_session, read_session, write_session
 from ledger.storage.disclosures import DisclosureRepository, disclosure_rows
 from ledger.storage.repository import Head, Repository
 
@@ -399,7 +399,7 @@ class Ledger:
         """Records ``[start, start + limit)`` that the tree holds, as ``(index, leaf,
         leaf_hash)`` in index order (one indexed range read), and the tree size they were
         read under: what a remote audit streams."""
-        with immutable_read_session(self.engine) as session:
+        with autocommit_read_session(self.engine) as session:
             repo = Repository(session)
             size = self._size_or_latest(repo, None)
             stop = min(start + limit, size)
@@ -416,7 +416,7 @@ class Ledger:
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> Proof:
         # The size's nodes are fixed once the size is: the head and the nodes need not be
         # read in one transaction.
-        with immutable_read_session(self.engine) as session:
+        with autocommit_read_session(self.engine) as session:
             repo = Repository(session)
             size = self._size_or_latest(repo, tree_size)
             _check_in_tree(index, size)

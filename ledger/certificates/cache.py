@@ -33,7 +33,7 @@ from sqlmodel import Session
 from ledger.certificates.bundle import build_bundle
 from ledger.log import Ledger
 from ledger.settings import Settings
-from ledger.storage.db import read_session
+from ledger.storage.db import autocommit_read_session
 from ledger.storage.grading import GradingRepository
 
 #: Grades kept per process; a bundle is about 18 KB as JSON (about 0.1 MB as objects).
@@ -155,11 +155,9 @@ class BundleCache:
 def _revocation(ledger: Ledger, grade_index: int, session: Session | None) -> int | None:
     """The grade's revocation record index now (None: active, or no such grade)."""
     if session is not None:
-        grade = GradingRepository(session).grade(grade_index)
-        return None if grade is None else grade.revoked_index
-    with read_session(ledger.engine) as own:
-        grade = GradingRepository(own).grade(grade_index)
-        return None if grade is None else grade.revoked_index
+        return GradingRepository(session).revocation(grade_index)[1]
+    with autocommit_read_session(ledger.engine) as own:  # one statement: no transaction
+        return GradingRepository(own).revocation(grade_index)[1]
 
 
 _caches: WeakKeyDictionary[Ledger, BundleCache] = WeakKeyDictionary()

@@ -231,10 +231,11 @@ def read_session(engine: Engine) -> Iterator[Session]:
 
 
 @contextmanager
-def immutable_read_session(engine: Engine) -> Iterator[Session]:
-    """A session for reads of what never changes once committed (tree nodes of a stored
-    size, records): each statement runs on its own, with no transaction around them,
+def autocommit_read_session(engine: Engine) -> Iterator[Session]:
+    """A session whose statements each run on their own, with no transaction around them,
     which on PostgreSQL saves the ``BEGIN`` and ``ROLLBACK`` round trips of every read.
+    For reads that need no snapshot: of what never changes once committed (tree nodes of
+    a stored size, records), or a single statement (which is consistent by itself).
     SQLite has no round trips to save and begins its own transactions (``_on_begin``): a
     plain read session there."""
     if engine.dialect.name == "sqlite":

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlmodel import Session
 
 from ledger.storage.tables import AccreditationRow, GradeRow, RulesetRow
+
+_GRADES = GradeRow.__table__  # type: ignore[attr-defined]
+#: ``GradingRepository.revocation``: built once.
+_REVOCATION = select(_GRADES.c.revoked_index).where(_GRADES.c.record_index == bindparam("index"))
 
 
 class GradingRepository:
@@ -69,6 +73,12 @@ class GradingRepository:
     # -- grades -----------------------------------------------------------
     def grade(self, record_index: int) -> GradeRow | None:
         return self.session.get(GradeRow, record_index)
+
+    def revocation(self, record_index: int) -> tuple[bool, int | None]:
+        """Whether grade ``record_index`` exists, and the index of the record that revoked
+        it (None: active): one primary-key read of two columns, no ORM object."""
+        row = self.session.connection().execute(_REVOCATION, {"index": record_index}).first()
+        return (False, None) if row is None else (True, row[0])
 
     def grades_of(self, smelter_id: str, batch_id: str) -> list[GradeRow]:
         query = (
