@@ -6,7 +6,8 @@ for all of that. A ``GroupCommitter`` is the process's one writer: callers hand 
 statements and wait; its thread takes everything queued (up to ``max_statements``) and
 appends it with
 ``Ledger.append_group``: one transaction, one checkpoint, each statement checked on its
-own in a savepoint. Each caller gets its own record, the size and the checkpoint of its
+own (the group is tried whole first and, only if a statement is refused, again with a
+savepoint apiece). Each caller gets its own record, the size and the checkpoint of its
 group (which covers it), or its own refusal: a refused statement fails no other.
 
 Statements that arrive while a group commits are the next group, with no timer. After a
