@@ -250,7 +250,8 @@ async def get_inclusion_proof(
         proof = await run_in_threadpool(ledger.inclusion_proof, index, tree_size)
     # Integers and hex strings: encoded here, without a pass through the model, which
     # cost more than answering from the node cache.
-    return Response(json.dumps(inclusion_json(proof)), media_type="application/json")
+    body = json.dumps(inclusion_json(proof), separators=(",", ":"))
+    return Response(body, media_type="application/json")
 
 
 @router.get(
