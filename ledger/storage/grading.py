@@ -76,7 +76,7 @@ class GradingRepository:
 
     def revocation(self, record_index: int) -> tuple[bool, int | None]:
         """Whether grade ``record_index`` exists, and the index of the record that revoked
-        it (None: active): one primary-key read of two columns, no ORM object."""
+        it (None: active): one primary-key read of one column, no ORM object."""
         row = self.session.connection().execute(_REVOCATION, {"index": record_index}).first()
         return (False, None) if row is None else (True, row[0])
 
