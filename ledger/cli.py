@@ -106,6 +106,24 @@ def read_ledger(database: str | None, data_dir: Path | None) -> tuple[Ledger, Se
     return open_ledger(settings), settings
 
 
+@dataclass(frozen=True)
+class ReadFrom:
+    """Where a read command reads: the local ledger (as its operator), or a ledger server
+    through its read policy (as the token's participant)."""
+
+    database: str | None
+    data_dir: Path | None
+    server: str | None
+    token: str | None
+
+    def show(self, path: str, local: Callable[[Ledger, Settings], Any]) -> None:
+        """Print the server's answer at REST ``path``, or ``local`` on the local ledger."""
+        if self.server:
+            print_json(remote_json(self.server, path, self.token))
+        else:
+            print_json(local(*read_ledger(self.database, self.data_dir)))
+
+
 def remote_json(server: str, path: str, token: str | None = None) -> Any:
     from ledger.client import fetch_json
 
@@ -358,11 +376,9 @@ def record(
     token: Token = None,
 ) -> None:
     """Print one record and its leaf hash."""
-    if server:
-        print_json(remote_json(server, f"/v1/records/{index}", token))
-        return
-    found = read_ledger(database, data_dir)[0].record(index)
-    print_json({"record": found.to_dict(), "leaf_hash": found.leaf_hash.hex()})
+    ReadFrom(database, data_dir, server, token).show(
+        f"/v1/records/{index}", lambda ledger, _: ledger.record(index).with_leaf_hash()
+    )
 
 
 @proof_app.command("inclusion")
@@ -376,13 +392,11 @@ def proof_inclusion(
     token: Token = None,
 ) -> None:
     """Inclusion proof of record INDEX in the tree of size N."""
-    if server:
-        query = f"?tree_size={tree_size}" if tree_size else ""
-        print_json(remote_json(server, f"/v1/proofs/inclusion/{index}{query}", token))
-        return
-    proof = read_ledger(database, data_dir)[0].inclusion_proof(index, tree_size)
-    hashes = [h.hex() for h in proof.hashes]
-    print_json({"index": index, "tree_size": proof.tree_size, "hashes": hashes})
+    query = f"?tree_size={tree_size}" if tree_size else ""
+    ReadFrom(database, data_dir, server, token).show(
+        f"/v1/proofs/inclusion/{index}{query}",
+        lambda ledger, _: ledger.inclusion_proof(index, tree_size).inclusion_json(),
+    )
 
 
 @proof_app.command("consistency")
@@ -398,11 +412,10 @@ def proof_consistency(
     """Consistency proof between tree sizes OLD and NEW."""
     if old > new:
         raise MalformedError("OLD must not exceed NEW", field="old")
-    if server:
-        print_json(remote_json(server, f"/v1/proofs/consistency?old={old}&new={new}", token))
-        return
-    proof = read_ledger(database, data_dir)[0].consistency_proof(old, new)
-    print_json({"old": old, "new": new, "hashes": [h.hex() for h in proof.hashes]})
+    ReadFrom(database, data_dir, server, token).show(
+        f"/v1/proofs/consistency?old={old}&new={new}",
+        lambda ledger, _: ledger.consistency_proof(old, new).consistency_json(),
+    )
 
 
 # -- submitting ---------------------------------------------------------------
@@ -557,12 +570,11 @@ def batch_show(
     operator, or from a server as your token's participant)."""
     from ledger.batches.reads import get_batch
 
-    if server:
-        print_json(remote_json(server, f"/v1/batches/{_quoted(smelter_id, batch_id)}", token))
-        return
-    ledger, settings = read_ledger(database, data_dir)
-    print_json(
-        get_batch(ledger.engine, operator_viewer(settings.operator_id), smelter_id, batch_id)
+    ReadFrom(database, data_dir, server, token).show(
+        f"/v1/batches/{_quoted(smelter_id, batch_id)}",
+        lambda ledger, settings: get_batch(
+            ledger.engine, operator_viewer(settings.operator_id), smelter_id, batch_id
+        ),
     )
 
 
@@ -588,24 +600,24 @@ def batch_footprint(
     from ledger.batches.reads import recompute_footprint
     from ledger.batches.registration import footprint_tolerance
 
-    if server:
-        chosen = {"method": method, "factor_table_version": factor_table, "gwp_set": gwp_set}
-        query = urlencode({name: value for name, value in chosen.items() if value})
-        path = f"/v1/batches/{_quoted(smelter_id, batch_id)}/footprint?{query}"
-        print_json(remote_json(server, path, token))
-        return
-    ledger, settings = read_ledger(database, data_dir)
-    preview = recompute_footprint(
-        ledger.engine,
-        operator_viewer(settings.operator_id),
-        smelter_id,
-        batch_id,
-        method=method,
-        factor_table_version=factor_table,
-        gwp_set=gwp_set,
-        tolerance=footprint_tolerance(ledger.kinds),
+    chosen = {"method": method, "factor_table_version": factor_table, "gwp_set": gwp_set}
+    query = urlencode({name: value for name, value in chosen.items() if value})
+
+    def local(ledger: Ledger, settings: Settings) -> dict[str, Any]:
+        return recompute_footprint(
+            ledger.engine,
+            operator_viewer(settings.operator_id),
+            smelter_id,
+            batch_id,
+            method=method,
+            factor_table_version=factor_table,
+            gwp_set=gwp_set,
+            tolerance=footprint_tolerance(ledger.kinds),
+        )
+
+    ReadFrom(database, data_dir, server, token).show(
+        f"/v1/batches/{_quoted(smelter_id, batch_id)}/footprint?{query}", local
     )
-    print_json(preview)
 
 
 @app.command()
@@ -850,11 +862,10 @@ def custody_show(
     """A lot's holder, available mass, parents, children and custody history."""
     from ledger.custody.reads import custody_view
 
-    if server:
-        print_json(remote_json(server, f"/v1/batches/{_quoted(ns, batch_id)}/custody", token))
-        return
-    ledger = read_ledger(database, data_dir)[0]
-    print_json(custody_view(ledger.engine, ns, batch_id))
+    ReadFrom(database, data_dir, server, token).show(
+        f"/v1/batches/{_quoted(ns, batch_id)}/custody",
+        lambda ledger, _: custody_view(ledger.engine, ns, batch_id),
+    )
 
 
 @app.command()
@@ -872,12 +883,10 @@ def lineage(
     """Lineage graph of a lot (JSON); going up, with its claim summary."""
     from ledger.custody.lineage import lineage as lineage_of
 
-    if server:
-        path = f"/v1/batches/{_quoted(ns, batch_id)}/lineage?direction={direction}&depth={depth}"
-        print_json(remote_json(server, path, token))
-        return
-    ledger = read_ledger(database, data_dir)[0]
-    print_json(lineage_of(ledger.engine, ns, batch_id, direction, depth))
+    ReadFrom(database, data_dir, server, token).show(
+        f"/v1/batches/{_quoted(ns, batch_id)}/lineage?direction={direction}&depth={depth}",
+        lambda ledger, _: lineage_of(ledger.engine, ns, batch_id, direction, depth),
+    )
 
 
 # -- disclosures ------------------------------------------------------------------

@@ -75,6 +75,17 @@ class Proof:
     tree_size: int
     hashes: list[bytes]
 
+    def inclusion_json(self) -> dict[str, Any]:
+        """An inclusion proof as the API and the CLI show it."""
+        return {"index": self.index_or_old, "tree_size": self.tree_size, "hashes": self._hex()}
+
+    def consistency_json(self) -> dict[str, Any]:
+        """A consistency proof as the API and the CLI show it."""
+        return {"old": self.index_or_old, "new": self.tree_size, "hashes": self._hex()}
+
+    def _hex(self) -> list[str]:
+        return [digest.hex() for digest in self.hashes]
+
 
 def _check_in_tree(index: int, size: int) -> None:
     if not 0 <= index < size:

@@ -62,6 +62,10 @@ class Record:
         record: dict[str, Any] = json.loads(self.leaf)
         return record
 
+    def with_leaf_hash(self) -> dict[str, Any]:
+        """``{record, leaf_hash}``: how the API and the CLI show a record."""
+        return {"record": self.to_dict(), "leaf_hash": self.leaf_hash.hex()}
+
     @property
     def statement(self) -> dict[str, Any]:
         statement: dict[str, Any] = self.to_dict()["statement"]

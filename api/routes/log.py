@@ -26,8 +26,7 @@ from ledger.canonical import SAFE_INTEGER
 from ledger.disclosure.reads import record_disclosures
 from ledger.disclosure.views import RecordDisclosures
 from ledger.errors import MalformedError
-from ledger.log import Appended, Proof
-from ledger.records import Record
+from ledger.log import Appended
 from ledger.statements import SignedStatement
 
 router = APIRouter(prefix="/v1", tags=["log"], responses=EVERY_ROUTE)
@@ -106,23 +105,11 @@ class BulkAppendedModel(BaseModel):
     checkpoint: str
 
 
-def record_json(record: Record) -> dict[str, Any]:
-    return {"record": record.to_dict(), "leaf_hash": record.leaf_hash.hex()}
-
-
-def inclusion_json(proof: Proof) -> dict[str, Any]:
-    return {
-        "index": proof.index_or_old,
-        "tree_size": proof.tree_size,
-        "hashes": [h.hex() for h in proof.hashes],
-    }
-
-
 def appended_json(appended: Appended) -> dict[str, Any]:
     proof = appended.inclusion_proof()  # from the writer's nodes: no read after the commit
     return {
-        **record_json(appended.record),
-        "inclusion_proof": inclusion_json(proof),
+        **appended.record.with_leaf_hash(),
+        "inclusion_proof": proof.inclusion_json(),
         "checkpoint": appended.checkpoint,
     }
 
@@ -166,7 +153,7 @@ def post_statements_bulk(writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
     parsed = [SignedStatement.parse(item, f"statements[{i}]") for i, item in enumerate(items)]
     appended = writer.submit_many(parsed)
     return {
-        "records": [record_json(a.record) for a in appended],
+        "records": [a.record.with_leaf_hash() for a in appended],
         "tree_size": appended[-1].tree_size,
         "checkpoint": appended[-1].checkpoint,
     }
@@ -197,7 +184,7 @@ def get_records(
     "/records/{index}", response_model=RecordModel, summary="One record", responses=documented(404)
 )
 def get_record(ledger: LedgerDep, index: RecordIndex) -> dict[str, Any]:
-    return record_json(ledger.record(index))
+    return ledger.record(index).with_leaf_hash()
 
 
 @router.get(
@@ -250,7 +237,7 @@ async def get_inclusion_proof(
         proof = await run_in_threadpool(ledger.inclusion_proof, index, tree_size)
     # Integers and hex strings: encoded here, without a pass through the model, which
     # cost more than answering from the node cache.
-    body = json.dumps(inclusion_json(proof), separators=(",", ":"))
+    body = json.dumps(proof.inclusion_json(), separators=(",", ":"))
     return Response(body, media_type="application/json")
 
 
@@ -263,9 +250,4 @@ async def get_inclusion_proof(
 def get_consistency_proof(ledger: LedgerDep, old: TreeSize, new: TreeSize) -> dict[str, Any]:
     if old > new:
         raise MalformedError("old must not exceed new", field="old")
-    proof = ledger.consistency_proof(old, new)
-    return {
-        "old": proof.index_or_old,
-        "new": proof.tree_size,
-        "hashes": [h.hex() for h in proof.hashes],
-    }
+    return ledger.consistency_proof(old, new).consistency_json()
