@@ -22,36 +22,20 @@ from ledger.storage.tables import GradeRow, RulesetRow
 
 
 def ruleset_view(row: RulesetRow) -> RulesetView:
-    return RulesetView(
-        ruleset_id=row.ruleset_id,
-        version=row.version,
-        publisher_id=row.publisher_id,
-        record_index=row.record_index,
-        published_at=row.published_at,
-        document=json.loads(row.document),
-    )
+    """The stored rule set as read: its columns, the signed document parsed."""
+    return RulesetView.model_validate({**row.model_dump(), "document": json.loads(row.document)})
 
 
 def grade_view(row: GradeRow, today: date | None = None) -> GradeView:
     """A grade with its status: ``expired`` is judged against ``today`` (UTC)."""
     day = (today or datetime.now(UTC).date()).isoformat()
-    return GradeView(
-        record_index=row.record_index,
-        smelter_id=row.smelter_id,
-        batch_id=row.batch_id,
-        ruleset_id=row.ruleset_id,
-        ruleset_version=row.ruleset_version,
-        grade=row.grade,
-        issuer_id=row.issuer_id,
-        issued_at=row.issued_at,
-        expires_on=row.expires_on,
-        evaluation_date=row.evaluation_date,
-        facts=json.loads(row.facts),
-        expired=day >= row.expires_on,
-        revoked=row.revoked_index is not None,
-        revoked_at_index=row.revoked_index,
-        revoke_reason=row.revoke_reason,
-    )
+    status = {
+        "facts": json.loads(row.facts),
+        "expired": day >= row.expires_on,
+        "revoked": row.revoked_index is not None,
+        "revoked_at_index": row.revoked_index,
+    }
+    return GradeView.model_validate({**row.model_dump(), **status})
 
 
 def list_rulesets(engine: Engine) -> RulesetList:
