@@ -12,9 +12,12 @@ group (which covers it), or its own refusal: a refused statement fails no other.
 
 Statements that arrive while a group commits are the next group, with no timer. After a
 group of more than one (callers are concurrent) the writer also waits up to ``max_wait``
-after the next group's first statement for more, so that a burst fills one transaction;
-after a group of one it does not wait, so a lone submitter pays no delay (PostgreSQL's
-``commit_delay`` applies only with ``commit_siblings`` active for the same reason).
+after the next group's first statement for more, so that a burst fills one transaction,
+but only until as many have come as the last group held: callers answered together come
+back together, and once they are all in, waiting longer only delays them (whatever more
+is queued by then still joins). After a group of one it does not wait, so a lone
+submitter pays no delay (PostgreSQL's ``commit_delay`` applies only with
+``commit_siblings`` active for the same reason).
 
 Bulk requests (``submit_many``) are atomic units and go through the same writer, alone,
 so on SQLite the process never has two writers contending for the file lock. Several
@@ -126,14 +129,17 @@ class GroupCommitter:
     def _gather(self, first: _Single) -> tuple[list[_Single], bool]:
         """``first`` and the singles queued behind it: all that are there at once, then,
         when the last group had company, more until ``max_wait`` has passed since
-        ``first`` was taken. A bulk ends the group (it is held for the next turn), and so
-        does closing."""
+        ``first`` was taken or the group is as large as the last one. A bulk ends the
+        group (it is held for the next turn), and so does closing."""
         group = [first]
         wait = self.max_wait_s if self._last_group_size > 1 else 0.0
         deadline = time.monotonic() + wait
         while len(group) < self.max_statements:
+            if len(group) >= self._last_group_size:
+                deadline = 0.0  # everyone the last group answered is back: take only what is queued
             try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                timeout = max(0.0, deadline - time.monotonic())
+                item = self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is _CLOSE:

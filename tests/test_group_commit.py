@@ -197,6 +197,44 @@ def test_a_bulk_goes_through_the_same_writer_atomically(
     assert env.ledger.tree_size() == size + 3
 
 
+def test_a_group_waits_only_until_as_many_as_the_last_group_are_in(
+    env: LedgerEnv, smelter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Callers answered together come back together: once as many statements as the
+    last group held are queued, the writer appends them without waiting out max_wait
+    (5 s here), and a group still takes everything already queued."""
+    sizes: list[int] = []
+    release = threading.Event()
+    append_group = env.ledger.append_group
+
+    def first_group_held(batch: list[Any]) -> list[Appended | LedgerError]:
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            release.wait(30)
+        return append_group(batch)
+
+    monkeypatch.setattr(env.ledger, "append_group", first_group_held)
+    writer = GroupCommitter(env.ledger, max_wait_s=5.0)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            first = pool.submit(writer.submit, attest(smelter, 0))
+            deadline = time.monotonic() + 30
+            while not sizes and time.monotonic() < deadline:
+                time.sleep(0.01)
+            queued = [pool.submit(writer.submit, attest(smelter, n)) for n in (1, 2)]
+            time.sleep(0.2)  # both wait behind the held group of one
+            release.set()
+            assert all(isinstance(f.result(30), Appended) for f in (first, *queued))
+        started = time.monotonic()
+        pair = submit_all(writer, [attest(smelter, 3), attest(smelter, 4)])
+        waited = time.monotonic() - started
+    finally:
+        writer.close()
+    assert all(isinstance(a, Appended) for a in pair)
+    assert sizes == [1, 2, 2]  # after a group of one, both queued went together
+    assert waited < 2.5, waited  # the pair was complete: max_wait was not waited out
+
+
 def test_close_lets_what_is_queued_finish(env: LedgerEnv, smelter: Any) -> None:
     writer = GroupCommitter(env.ledger, max_wait_s=0.2)
     with ThreadPoolExecutor(4) as pool:
