@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +20,9 @@ from api.deps import (
     RecordIndex,
     TreeSize,
     ViewerDep,
+    committer_of,
+    json_body,
+    ledger_of,
 )
 from api.errors import EVERY_ROUTE, documented
 from ledger.canonical import SAFE_INTEGER
@@ -105,24 +108,36 @@ class BulkAppendedModel(BaseModel):
     checkpoint: str
 
 
-def appended_json(appended: Appended) -> dict[str, Any]:
+def json_response(content: Any, status_code: int = 200) -> Response:
+    """``content`` (plain integers and strings) encoded here, for a hot route whose
+    ``response_model`` only documents the answer: a pass through the model would cost
+    more than building the answer did."""
+    body = json.dumps(content, separators=(",", ":"))
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
+def appended_body(appended: Appended) -> bytes:
+    """The answer to one append (``AppendedModel``). The record goes in as its leaf bytes:
+    RFC 8785 JSON is JSON, so it is not parsed here only to be encoded again."""
     proof = appended.inclusion_proof()  # from the writer's nodes: no read after the commit
-    return {
-        **appended.record.with_leaf_hash(),
+    rest = {
+        "leaf_hash": appended.record.leaf_hash.hex(),
         "inclusion_proof": proof.inclusion_json(),
         "checkpoint": appended.checkpoint,
     }
+    encoded = json.dumps(rest, separators=(",", ":")).encode()
+    return b'{"record":' + appended.record.leaf + b"," + encoded[1:]
 
 
 @router.post(
     "/statements",
     status_code=201,
-    response_model=AppendedModel,
+    response_model=AppendedModel,  # documents the answer (encoded directly)
     openapi_extra=body_doc(SignedStatementModel),
     summary="Append one signed statement",
     responses=documented(401, 403, 409, 413),
 )
-async def post_statement(writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
+async def post_statement(request: Request) -> Response:
     """Append a signed statement; returns the record, its inclusion proof and a checkpoint.
 
     Statements that arrive together are appended in one transaction under one checkpoint
@@ -133,8 +148,11 @@ async def post_statement(writer: CommitterDep, body: BodyDep) -> dict[str, Any]:
     not allowed, 409 replay or conflict with recorded state.
     """
     # Async: the request waits on the writer thread's future in the event loop, with no
-    # worker thread of its own to hand the request to and wake again.
-    return appended_json(await writer.submit_async(SignedStatement.parse(body)))
+    # worker thread of its own to hand the request to and wake again. The body and the
+    # writer are taken from the request, not through dependencies (``ledger_of``).
+    signed = SignedStatement.parse(await json_body(request))
+    appended = await committer_of(request).submit_async(signed)
+    return Response(appended_body(appended), status_code=201, media_type="application/json")
 
 
 @router.post(
@@ -227,18 +245,18 @@ async def get_log_key(ledger: LedgerDep) -> str:
     responses=documented(404),
 )
 async def get_inclusion_proof(
-    ledger: LedgerDep, index: RecordIndex, tree_size: MaybeTreeSize = None
+    request: Request, index: RecordIndex, tree_size: MaybeTreeSize = None
 ) -> Response:
     """The record's RFC 9162 inclusion proof in ``tree_size`` (default: the current size)."""
     # Answered on the event loop when the process holds the nodes (no thread hand-off,
-    # no query); only a proof that must read goes to a worker thread.
+    # no query); only a proof that must read goes to a worker thread. The ledger is taken
+    # from the app, not through ``LedgerDep``: a dependency costs more to resolve than
+    # answering from the node cache does.
+    ledger = ledger_of(request)
     proof = ledger.cached_inclusion_proof(index, tree_size)
     if proof is None:
         proof = await run_in_threadpool(ledger.inclusion_proof, index, tree_size)
-    # Integers and hex strings: encoded here, without a pass through the model, which
-    # cost more than answering from the node cache.
-    body = json.dumps(proof.inclusion_json(), separators=(",", ":"))
-    return Response(body, media_type="application/json")
+    return json_response(proof.inclusion_json())
 
 
 @router.get(
