@@ -111,7 +111,12 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         # No ping before each checkout: it is a round trip on every request. A connection
         # found dead (the server restarted) invalidates the pool's older connections and
         # the request that met it answers 503, to be retried (api/errors.py).
-        engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        # LIFO: the connection used last is handed out next, so after a burst has grown
+        # the pool, steady work keeps to warm backends (psycopg prepares a statement on a
+        # connection's fifth use of it) and the surplus idles (tests/test_connection_pool.py).
+        engine = create_engine(
+            url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_use_lifo=True
+        )
         event.listen(engine, "begin", _postgres_statement_timeout)
     event.listen(engine, "before_cursor_execute", _refuse_after_deadline)
     return engine
