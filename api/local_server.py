@@ -26,6 +26,11 @@ from typing import Any
 import uvicorn
 
 START_TIMEOUT_S = 30
+#: uvicorn's HTTP/1.1 parser. h11, not httptools: h11 answers 400 to a request whose line
+#: and headers pass ``h11_max_incomplete_event_size`` (16 KB), where httptools buffers
+#: headers of any size (a 5 MB header was answered 200): an allocation a client could grow
+#: at will (tests/test_http_edge.py).
+HTTP_PARSER = "h11"
 
 
 #: Whether each worker gets its own listening socket (module docstring): Linux spreads
@@ -43,6 +48,12 @@ def tcp_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.sock
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
+
+
+def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
+    """uvicorn's configuration wherever the app is served: the h11 parser (above), and
+    uvloop as the event loop (a dependency, which uvicorn picks up)."""
+    return uvicorn.Config(app, http=HTTP_PARSER, **options)
 
 
 class _WorkerSocket(list[socket.socket]):
@@ -69,7 +80,7 @@ def serve_workers(app_factory: str, host: str, port: int, workers: int) -> None:
     module docstring). uvicorn's supervisor restarts a worker that dies."""
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config(app_factory, factory=True, host=host, port=port, workers=workers)
+    config = uvicorn_config(app_factory, factory=True, host=host, port=port, workers=workers)
     if PER_WORKER_SOCKETS:
         # Bound, never listening: holds the port (an error here if it is taken) and lets
         # only the workers' sockets join the group that receives connections.
@@ -88,7 +99,7 @@ def serving(app: Any) -> Iterator[str]:
     """Run ``app`` under uvicorn until the block ends; yield its base URL."""
     sock = tcp_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn_config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

@@ -229,8 +229,6 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the REST API (OpenAPI docs at /docs)."""
-    import uvicorn
-
     settings = settings_for(database, data_dir)
     open_ledger(settings).engine.dispose()  # refuse at once if the ledger cannot be opened
     # The app (in each worker process) is built from the environment: pass the options on.
@@ -241,9 +239,12 @@ def serve(
 
         serve_workers("api.app:frozen_app", host, port, workers)
         return
-    from api.app import frozen_app
+    import uvicorn
 
-    uvicorn.run(frozen_app(), host=host, port=port)
+    from api.app import frozen_app
+    from api.local_server import uvicorn_config
+
+    uvicorn.Server(uvicorn_config(frozen_app(), host=host, port=port)).run()
 
 
 @app.command()
