@@ -242,9 +242,9 @@ def serve(
     import uvicorn
 
     from api.app import frozen_app
-    from api.local_server import uvicorn_config
+    from api.local_server import HTTP_PARSER
 
-    uvicorn.Server(uvicorn_config(frozen_app(), host=host, port=port)).run()
+    uvicorn.run(frozen_app(), host=host, port=port, http=HTTP_PARSER)
 
 
 @app.command()
