@@ -19,7 +19,7 @@ it). Genesis adds its own key, so only the first two apply to it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -150,36 +150,51 @@ class Ledger:
             records, grown = self._append_locked(repo, head, statements, field_prefix)
         return [Appended(record, *grown) for record in records]
 
-    def append_group(self, statements: Sequence[SignedStatement]) -> list[Appended | LedgerError]:
+    def append_group(
+        self,
+        statements: Sequence[SignedStatement],
+        joining: Callable[[], Sequence[SignedStatement]] = lambda: (),
+    ) -> list[Appended | LedgerError]:
         """Append statements that arrived together (from any number of callers) in one
         transaction under one checkpoint, each checked on its own: a refused statement
         gets its error and takes nothing with it, the others are recorded. Results are
         in the order given; an all-refused group writes nothing.
 
+        ``joining`` is called once, when the head lock is held: the statements it returns
+        (those that queued while the group waited for the lock) join the group after
+        ``statements``, and the results cover them too.
+
         Refusals are rare, so the group is first tried as one atomic append (no
         savepoints: two round trips a statement fewer). Only when a statement is refused
         is that attempt rolled back and the group appended again with a SAVEPOINT apiece,
         where each refusal takes its own place in the results."""
-        if not statements:
+        group = list(statements)
+        if not group:
             return []
         try:
-            return self._append_group(statements, isolated=False)
+            return self._append_group(group, joining, isolated=False)
         except LedgerError as refused:
-            if len(statements) == 1:
+            if len(group) == 1:
                 return [refused]
-        return self._append_group(statements, isolated=True)
+        return self._append_group(group, lambda: (), isolated=True)
 
     def _append_group(
-        self, statements: Sequence[SignedStatement], *, isolated: bool
+        self,
+        group: list[SignedStatement],
+        joining: Callable[[], Sequence[SignedStatement]],
+        *,
+        isolated: bool,
     ) -> list[Appended | LedgerError]:
+        """One attempt at ``append_group``; ``group`` grows by what ``joining`` returns."""
         with write_session(self.engine) as session:
             repo = Repository(session)
             head = repo.lock_head()
+            group.extend(joining())
             if head is None:
                 refused = NotFoundError("the ledger is not initialised; run `alu-ledger init`")
-                return [refused for _ in statements]
+                return [refused for _ in group]
             outcomes, grown = self._append_locked(
-                repo, head, statements, field_prefix="", isolated=isolated
+                repo, head, group, field_prefix="", isolated=isolated
             )
         return [
             outcome if isinstance(outcome, LedgerError) else Appended(outcome, *grown)

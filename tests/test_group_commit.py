@@ -28,6 +28,8 @@ from ledger.checkpoints import open_checkpoint
 from ledger.errors import ConflictError, ForbiddenError, LedgerError, SignatureError
 from ledger.group_commit import GroupCommitter
 from ledger.log import Appended
+from ledger.storage.db import write_session
+from ledger.storage.repository import Repository
 from tests.conftest import LedgerEnv, attestation
 
 
@@ -204,23 +206,23 @@ def test_a_group_waits_only_until_as_many_as_the_last_group_are_in(
     last group held are queued, the writer appends them without waiting out max_wait
     (5 s here), and a group still takes everything already queued."""
     sizes: list[int] = []
-    release = threading.Event()
+    first_appended, release = threading.Event(), threading.Event()
     append_group = env.ledger.append_group
 
-    def first_group_held(batch: list[Any]) -> list[Appended | LedgerError]:
+    def first_group_held(batch: list[Any], joining: Any) -> list[Appended | LedgerError]:
         sizes.append(len(batch))
-        if len(sizes) == 1:
+        appended = append_group(batch, joining)
+        if len(sizes) == 1:  # appended, but its callers not yet answered
+            first_appended.set()
             release.wait(30)
-        return append_group(batch)
+        return appended
 
     monkeypatch.setattr(env.ledger, "append_group", first_group_held)
     writer = GroupCommitter(env.ledger, max_wait_s=5.0)
     try:
         with ThreadPoolExecutor(3) as pool:
             first = pool.submit(writer.submit, attest(smelter, 0))
-            deadline = time.monotonic() + 30
-            while not sizes and time.monotonic() < deadline:
-                time.sleep(0.01)
+            assert first_appended.wait(30)
             queued = [pool.submit(writer.submit, attest(smelter, n)) for n in (1, 2)]
             time.sleep(0.2)  # both wait behind the held group of one
             release.set()
@@ -233,6 +235,30 @@ def test_a_group_waits_only_until_as_many_as_the_last_group_are_in(
     assert all(isinstance(a, Appended) for a in pair)
     assert sizes == [1, 2, 2]  # after a group of one, both queued went together
     assert waited < 2.5, waited  # the pair was complete: max_wait was not waited out
+
+
+def test_statements_queued_while_a_group_waits_for_the_head_lock_join_it(
+    env: LedgerEnv, smelter: Any
+) -> None:
+    """Another process's group holds the head lock (here, a transaction of the test's
+    own). The writer's group of one waits for it; the two statements submitted meanwhile
+    join that group once it has the lock, rather than wait a whole turn more."""
+    signed = [attest(smelter, n) for n in range(3)]
+    writer = GroupCommitter(env.ledger, max_wait_s=0.0)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            with write_session(env.ledger.engine) as session:
+                Repository(session).lock_head()
+                first = pool.submit(writer.submit, signed[0])
+                time.sleep(0.5)  # taken by the writer, which now waits for the lock
+                queued = [pool.submit(writer.submit, item) for item in signed[1:]]
+                time.sleep(0.5)
+            answers = [future.result(30) for future in (first, *queued)]
+    finally:
+        writer.close()
+    assert len({answer.checkpoint for answer in answers}) == 1  # one group
+    for appended, statement in zip(answers, signed, strict=True):
+        checks_out(env, appended, statement)
 
 
 def test_close_lets_what_is_queued_finish(env: LedgerEnv, smelter: Any) -> None:
