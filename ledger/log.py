@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from ledger import keys, merkle
 from ledger.checkpoints import Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint
@@ -41,6 +42,7 @@ from ledger.errors import (
 from ledger.kinds import AppendContext, Author, KindRegistry, SignerKey, SignerKeys
 from ledger.node_cache import NodeCache, NodeCacheMissError
 from ledger.records import GENESIS_PREV, Record, leaf_bytes
+from ledger.signature_memo import VerifiedSignatures
 from ledger.statements import SignedStatement, Statement, parse_utc
 from ledger.storage.bulk_scope import BulkScope, close_bulk_scope, open_bulk_scope
 from ledger.storage.db import autocommit_read_session, read_session, write_session
@@ -120,6 +122,8 @@ class Ledger:
         self._size_seen = 0
         #: Committed tree nodes in memory: proofs read only what it lacks.
         self.nodes = NodeCache(node_cache_entries)
+        #: Signatures of a group verified before it takes the head lock.
+        self.signatures = VerifiedSignatures()
 
     @property
     def origin(self) -> str:
@@ -165,17 +169,22 @@ class Ledger:
         ``statements``, and the results cover them too.
 
         Refusals are rare, so the group is first tried as one atomic append (no
-        savepoints: two round trips a statement fewer). Only when a statement is refused
-        is that attempt rolled back and the group appended again with a SAVEPOINT apiece,
-        where each refusal takes its own place in the results."""
+        savepoints: two round trips a statement fewer; no query for replays: the unique
+        (signer, nonce) index refuses one when the records are written). Only when a
+        statement is refused is that attempt rolled back and the group appended again
+        with a SAVEPOINT apiece, replays looked up first, where each refusal takes its own
+        place in the results."""
         group = list(statements)
         if not group:
             return []
+        self.signatures.verify_ahead(group)
         try:
             return self._append_group(group, joining, isolated=False)
         except LedgerError as refused:
             if len(group) == 1:
                 return [refused]
+        except IntegrityError:  # a replay, refused by the index: the retry names it
+            pass
         return self._append_group(group, lambda: (), isolated=True)
 
     def _append_group(
@@ -194,7 +203,7 @@ class Ledger:
                 refused = NotFoundError("the ledger is not initialised; run `alu-ledger init`")
                 return [refused for _ in group]
             outcomes, grown = self._append_locked(
-                repo, head, group, field_prefix="", isolated=isolated
+                repo, head, group, field_prefix="", isolated=isolated, replays_by_index=True
             )
         return [
             outcome if isinstance(outcome, LedgerError) else Appended(outcome, *grown)
@@ -209,16 +218,21 @@ class Ledger:
         field_prefix: str,
         *,
         isolated: bool = False,
+        replays_by_index: bool = False,
     ) -> tuple[list[Any], tuple[int, str, merkle.NodeReader]]:
         """Check, apply and record ``statements`` under the head lock, then sign one
         checkpoint. Atomic (the first refusal raises) unless ``isolated``: then each
         statement runs in a savepoint, a refusal takes its place in the result and the
-        rest go on. Returns the records (or refusals) and the new size, checkpoint and
-        the nodes behind the records' inclusion proofs."""
+        rest go on. An atomic append looks up replays first, to name the one refused,
+        unless ``replays_by_index``: then the unique (signer, nonce) index refuses a
+        replay with an IntegrityError when the records are written. Returns the records
+        (or refusals) and the new size, checkpoint and the nodes behind the records'
+        inclusion proofs."""
         frontier = merkle.Frontier.load(head.size, repo)
         if frontier.root() != head.root:
             raise ProofError("stored tree does not match the last checkpoint; refusing to sign")
-        replays = self._replays(repo, statements, field_prefix)
+        by_index = replays_by_index and not isolated
+        replays = {} if by_index else self._replays(repo, statements, field_prefix)
         if replays and not isolated:
             raise next(iter(replays.values()))
         if isolated:  # each statement in its own savepoint: nothing may be deferred
@@ -359,7 +373,9 @@ class Ledger:
         key = ctx.signer_key(statement.signer)
         _refuse_unusable(key)
         assert key is not None
-        keys.verify(key.public_key, signed.signature, statement.canonical())
+        self.signatures.verify(
+            statement.signer, key.public_key, signed.signature, statement.canonical()
+        )
         return Author(key.participant_id, key.role, key.key_id)
 
     def _check_clock(self, signed_at: str, now: datetime) -> datetime:

@@ -158,6 +158,69 @@ def test_a_group_takes_savepoints_only_when_a_statement_is_refused(
     assert Auditor(env.ledger.engine, env.ledger.verifier, workers=1).run().ok
 
 
+def test_a_group_reads_no_replays_and_the_unique_index_still_refuses_one(
+    env: LedgerEnv, smelter: Any
+) -> None:
+    """A group is written with no query for replays: the unique (signer, nonce) index
+    refuses one when the records are written, and the retry (which looks replays up)
+    names it, the rest of the group recorded."""
+    replay_lookups: list[str] = []
+
+    def capture(_c: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if "records.nonce IN" in statement:
+            replay_lookups.append(statement)
+
+    event.listen(env.ledger.engine, "before_cursor_execute", capture)
+    try:
+        clean = [attest(smelter, n) for n in range(4)]
+        assert all(isinstance(a, Appended) for a in env.ledger.append_group(clean))
+        assert replay_lookups == []
+        size = env.ledger.tree_size()
+        fresh = attest(smelter, 4)
+        outcomes = env.ledger.append_group([fresh, clean[2]])
+    finally:
+        event.remove(env.ledger.engine, "before_cursor_execute", capture)
+    assert isinstance(outcomes[0], Appended)
+    checks_out(env, outcomes[0], fresh)
+    assert isinstance(outcomes[1], ConflictError)
+    assert outcomes[1].field == "statement.nonce"
+    assert len(replay_lookups) == 1 and env.ledger.tree_size() == size + 1
+
+
+def test_a_group_verifies_known_signers_before_it_takes_the_head_lock(
+    env: LedgerEnv, smelter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under the head lock every other writer waits: a group's signatures by signers the
+    process has seen are verified before it, and not again under it."""
+    env.ledger.append(attest(smelter, 0))  # the process learns the smelter's public key
+    locked, verified_under_lock = False, 0
+    lock_head, verify = Repository.lock_head, keys.verify
+
+    def lock_head_and_note(repo: Repository) -> Any:
+        nonlocal locked
+        head = lock_head(repo)
+        locked = True
+        return head
+
+    def counting_verify(*args: Any) -> None:
+        nonlocal verified_under_lock
+        verified_under_lock += locked
+        verify(*args)
+
+    monkeypatch.setattr(Repository, "lock_head", lock_head_and_note)
+    monkeypatch.setattr(keys, "verify", counting_verify)
+    signed = [attest(smelter, n) for n in range(1, 5)]
+    forged = statements.SignedStatement(attest(smelter, 9).statement, b"\x00" * 64)
+
+    outcomes = env.ledger.append_group(signed)
+    assert verified_under_lock == 0
+    for appended, statement in zip(outcomes, signed, strict=True):
+        assert isinstance(appended, Appended)
+        checks_out(env, appended, statement)
+    # A signature that failed ahead is verified again under the lock, and refused there.
+    assert isinstance(env.ledger.append_group([forged])[0], SignatureError)
+
+
 def test_callers_on_an_event_loop_await_the_writer_without_a_thread(
     env: LedgerEnv, smelter: Any, committer: GroupCommitter
 ) -> None:
