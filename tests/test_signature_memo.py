@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import pytest
 
 from ledger import keys
+from ledger.disclosure.sign import sign_statement
 from ledger.errors import SignatureError
 from ledger.signature_memo import VerifiedSignatures
 from ledger.statements import SignedStatement
@@ -98,3 +100,37 @@ def test_both_maps_are_bounded(calls: list[bytes]) -> None:
         under_lock(memo, attestation(key, 0), key)
     memo.verify_ahead([attestation(key, 1) for key in signers])
     assert len(calls) == 3 + 2  # the first signer was forgotten
+
+
+def test_a_remembered_success_keeps_no_statement_alive() -> None:
+    """A statement may be a megabyte; one refused under the lock before its signature is
+    looked at leaves its entry behind, so the entry must not hold the statement."""
+    key, memo = keys.generate(), VerifiedSignatures()
+    under_lock(memo, attestation(key, 0), key)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        large = [
+            sign_statement(
+                "document.attest",
+                {"sha256": f"{n:064x}", "media_type": "text/plain", "title": "x" * 100_000},
+                key,
+            )
+            for n in range(16)
+        ]
+        memo.verify_ahead(large)
+        del large
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 100_000, kept  # 1.6 MB of statements; each entry a few dozen bytes
+
+
+def test_a_success_does_not_cover_the_same_bytes_split_another_way() -> None:
+    key, memo = keys.generate(), VerifiedSignatures()
+    under_lock(memo, attestation(key, 0), key)
+    signed = attestation(key, 1)
+    memo.verify_ahead([signed])
+    public, message = keys.raw_public_key(key), signed.statement.canonical()
+    with pytest.raises(SignatureError):  # the signature's bytes plus the message's first
+        memo.verify(signed.statement.signer, public, signed.signature + message[:1], message[1:])
