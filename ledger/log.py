@@ -203,7 +203,7 @@ class Ledger:
                 refused = NotFoundError("the ledger is not initialised; run `alu-ledger init`")
                 return [refused for _ in group]
             outcomes, grown = self._append_locked(
-                repo, head, group, field_prefix="", isolated=isolated, replays_by_index=True
+                repo, head, group, field_prefix="", isolated=isolated, replays_by_index=not isolated
             )
         return [
             outcome if isinstance(outcome, LedgerError) else Appended(outcome, *grown)
@@ -223,16 +223,16 @@ class Ledger:
         """Check, apply and record ``statements`` under the head lock, then sign one
         checkpoint. Atomic (the first refusal raises) unless ``isolated``: then each
         statement runs in a savepoint, a refusal takes its place in the result and the
-        rest go on. An atomic append looks up replays first, to name the one refused,
-        unless ``replays_by_index``: then the unique (signer, nonce) index refuses a
-        replay with an IntegrityError when the records are written. Returns the records
-        (or refusals) and the new size, checkpoint and the nodes behind the records'
-        inclusion proofs."""
+        rest go on. Replays are looked up first, to name the one refused, unless
+        ``replays_by_index`` (an atomic append only): then the unique (signer, nonce)
+        index refuses a replay with an IntegrityError as the records are written.
+        Returns the records (or refusals) and the new size, checkpoint and the nodes
+        behind the records' inclusion proofs."""
+        assert not (isolated and replays_by_index), "savepoints need replays looked up"
         frontier = merkle.Frontier.load(head.size, repo)
         if frontier.root() != head.root:
             raise ProofError("stored tree does not match the last checkpoint; refusing to sign")
-        by_index = replays_by_index and not isolated
-        replays = {} if by_index else self._replays(repo, statements, field_prefix)
+        replays = {} if replays_by_index else self._replays(repo, statements, field_prefix)
         if replays and not isolated:
             raise next(iter(replays.values()))
         if isolated:  # each statement in its own savepoint: nothing may be deferred
