@@ -321,13 +321,10 @@ class Ledger:
             return outcomes, (head.size, "", merkle.MemoryNodeStore())
         if scope is not None:
             scope.flush(repo.session)
-        repo.insert_records(rows)
         DisclosureRepository(repo.session).insert(disclosures)
-        repo.insert_nodes(nodes)
         new_head = Head(frontier.size, frontier.root(), prev)
         note = sign_checkpoint(Checkpoint(self.origin, new_head.size, new_head.root), self.signer)
-        repo.insert_checkpoint(new_head.size, new_head.root, note, integrated_at)
-        repo.save_head(new_head)
+        repo.write_append(rows, nodes, new_head, note, integrated_at)
         return outcomes, (new_head.size, note, merkle.AppendedNodes(before, nodes))
 
     def _uses_scope(self, signed: SignedStatement) -> bool:

@@ -187,6 +187,34 @@ def test_a_group_reads_no_replays_and_the_unique_index_still_refuses_one(
     assert len(replay_lookups) == 1 and env.ledger.tree_size() == size + 1
 
 
+def test_a_group_is_written_in_one_statement_on_postgresql(env: LedgerEnv, smelter: Any) -> None:
+    """Every statement run under the head lock is a round trip that concurrent appenders
+    queue behind, so on PostgreSQL the records, tree nodes, checkpoint and head of a
+    group go in one statement (SQLite runs in the process and keeps its four)."""
+    writes: list[str] = []
+
+    def capture(_c: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "WITH")):
+            writes.append(statement)
+
+    signed = [attest(smelter, n) for n in range(5)]
+    event.listen(env.ledger.engine, "before_cursor_execute", capture)
+    try:
+        outcomes = env.ledger.append_group(signed)
+    finally:
+        event.remove(env.ledger.engine, "before_cursor_execute", capture)
+    postgres = env.ledger.engine.dialect.name == "postgresql"
+    assert len(writes) == (1 if postgres else 4)
+    for appended, statement in zip(outcomes, signed, strict=True):
+        assert isinstance(appended, Appended)
+        checks_out(env, appended, statement)
+    with write_session(env.ledger.engine) as session:
+        head = Repository(session).head()
+    assert head is not None and head.size == outcomes[-1].tree_size
+    assert head.last_leaf_hash == outcomes[-1].record.leaf_hash
+    assert Auditor(env.ledger.engine, env.ledger.verifier, workers=1).run().ok
+
+
 def test_a_group_verifies_known_signers_before_it_takes_the_head_lock(
     env: LedgerEnv, smelter: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
