@@ -55,15 +55,17 @@ _INSERT_NODES = _nodes.insert()
 _INSERT_CHECKPOINT = _checkpoints.insert()
 #: ``Repository.write_append`` on PostgreSQL: the records, the nodes, the checkpoint and
 #: the head in one statement. Rows go in as one array per column (``unnest``), so the
-#: statement text is the same whatever the group's size and psycopg prepares it once.
+#: statement text is the same whatever the group's size and psycopg prepares it once;
+#: the arrays in binary (``%b``), which psycopg writes without escaping each element
+#: (in text, dumping them took a tenth of the writer's CPU).
 _WRITE_APPEND_PG = """
 WITH records_in AS (
   INSERT INTO records (idx, leaf_hash, leaf, kind, signer, nonce, integrated_at)
-  SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::bytea[], %s::varchar[], %s::varchar[],
-                       %s::varchar[], %s::varchar[])
+  SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::bytea[], %b::varchar[], %b::varchar[],
+                       %b::varchar[], %b::varchar[])
 ), nodes_in AS (
   INSERT INTO merkle_nodes (level, idx, hash)
-  SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])
+  SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])
 ), checkpoint_in AS (
   INSERT INTO checkpoints (size, root, note, created_at) VALUES (%s, %s, %s, %s)
 )
