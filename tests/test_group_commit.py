@@ -28,7 +28,7 @@ from ledger.checkpoints import open_checkpoint
 from ledger.errors import ConflictError, ForbiddenError, LedgerError, SignatureError
 from ledger.group_commit import GroupCommitter
 from ledger.log import Appended
-from ledger.storage.db import write_session
+from ledger.storage.db import read_session, write_session
 from ledger.storage.repository import Repository
 from tests.conftest import LedgerEnv, attestation
 
@@ -208,7 +208,7 @@ def test_a_group_is_written_in_one_statement_on_postgresql(env: LedgerEnv, smelt
     for appended, statement in zip(outcomes, signed, strict=True):
         assert isinstance(appended, Appended)
         checks_out(env, appended, statement)
-    with write_session(env.ledger.engine) as session:
+    with read_session(env.ledger.engine) as session:
         head = Repository(session).head()
     assert head is not None and head.size == outcomes[-1].tree_size
     assert head.last_leaf_hash == outcomes[-1].record.leaf_hash
