@@ -1,0 +1,32 @@
+"""What ``scripts/bench.py`` reports for 1 and 16 submitters: they run in alternating
+rounds, the ratio reported is the median round's (with that round's rates), and every
+round is kept beside it."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "scripts"))
+    return importlib.import_module("bench")
+
+
+def test_the_ratio_reported_is_the_median_rounds(bench: ModuleType) -> None:
+    rates = [(100.0, 500.0), (100.0, 700.0), (90.0, 540.0)]  # ratios 5, 7 and 6
+    assert len(rates) == bench.SUBMITTER_ROUNDS
+    figures: dict = {"log_key_1": {"per_s": 4000.0}}
+    for round_, (one, sixteen) in enumerate(rates):
+        figures[f"submitters_1_round_{round_}"] = {"per_s": one}
+        figures[f"submitters_16_round_{round_}"] = {"per_s": sixteen}
+    reported = bench.submitter_figures(figures)
+    assert reported["submitters_16_over_1"] == 6.0
+    assert reported["submitters_1"] == {"per_s": 90.0}
+    assert reported["submitters_16"] == {"per_s": 540.0}
+    assert [r["ratio"] for r in reported["submitters_rounds"]] == [5.0, 7.0, 6.0]
+    assert figures == {"log_key_1": {"per_s": 4000.0}}  # the rounds are taken out
