@@ -16,7 +16,7 @@ from api.request_ids import RequestIds
 from api.routes import batches, certificates, custody, grading, log
 from ledger import __version__
 from ledger.bootstrap import open_ledger
-from ledger.certificates.cache import attach_bundle_cache
+from ledger.certificates.cache import attach_bundle_cache, bundle_cache
 from ledger.log import Ledger
 from ledger.settings import Settings
 
@@ -31,6 +31,7 @@ tree; `GET /v1/checkpoint` returns the signed tree head to verify proofs against
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.writer.close()  # appends still queued finish first
+    bundle_cache(app.state.ledger).close()  # and the bundle rebuilds under way
 
 
 def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -> FastAPI:

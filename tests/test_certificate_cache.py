@@ -3,8 +3,8 @@
 A grade's bundle is built against the latest checkpoint at most once per
 ``certificate_cache_seconds``, at once when the grade is revoked, and REST and GraphQL
 share it. The cached bundle verifies offline like a fresh one. Runs on SQLite and
-PostgreSQL; the concurrency cases (one build for many waiting requests, a stale bundle
-served while another request rebuilds it, a build that began before a revocation not
+PostgreSQL; the concurrency cases (one build for many waiting requests, a bundle past its
+age served while the refresh thread rebuilds it, a build that began before a revocation not
 handed to a request that saw the revocation) use a builder that can be held.
 """
 
@@ -116,6 +116,9 @@ def test_after_the_window_the_bundle_is_rebuilt_against_the_newer_checkpoint(
     assert http.get(f"/v1/certificates/{grade_index}").json() == first
     assert cache.builds == 1
     clock.now += 0.2
+    # Past the window: still the cached bundle, while the refresh thread rebuilds it.
+    assert http.get(f"/v1/certificates/{grade_index}").json() == first
+    cache.wait_for_rebuild(grade_index, timeout=10)
     newer = http.get(f"/v1/certificates/{grade_index}").json()
     assert cache.builds == 2
     assert tree_size_of(newer) == size + 3
@@ -187,12 +190,16 @@ def test_requests_for_a_grade_being_built_wait_for_that_one_build(
     assert all(result is results[0] for result in results)
 
 
-def test_a_stale_bundle_is_served_while_one_request_rebuilds_it(sqlite_env: LedgerEnv) -> None:
+def test_a_bundle_past_its_age_is_served_while_the_refresh_thread_rebuilds_it(
+    sqlite_env: LedgerEnv,
+) -> None:
     calls: list[int] = []
     holding, release = threading.Event(), threading.Event()
+    rebuilt_on: list[str] = []
 
     def gate(_grade_index: int) -> None:
         if len(calls) == 2:  # hold the rebuild
+            rebuilt_on.append(threading.current_thread().name)
             holding.set()
             assert release.wait(10)
 
@@ -201,13 +208,39 @@ def test_a_stale_bundle_is_served_while_one_request_rebuilds_it(sqlite_env: Ledg
     ledger = sqlite_env.ledger
     first = cache.get(ledger, 7)
     clock.now += 5
-    with ThreadPoolExecutor(1) as pool:
-        rebuilding = pool.submit(cache.get, ledger, 7)
-        assert holding.wait(10)
-        assert cache.get(ledger, 7) is first  # not held up by the rebuild
-        release.set()
-        assert rebuilding.result(10).bundle["build"] == 2
+    assert cache.get(ledger, 7) is first  # starts the rebuild, not held up by it
+    assert holding.wait(10)
+    assert cache.get(ledger, 7) is first  # nor is any other request
+    assert calls == [7, 7]  # one rebuild at a time
+    release.set()
+    cache.wait_for_rebuild(7, timeout=10)
     assert cache.get(ledger, 7).bundle["build"] == 2
+    assert calls == [7, 7]
+    assert rebuilt_on[0].startswith("bundle-refresh")
+    cache.close()
+
+
+def test_a_failed_rebuild_keeps_the_cached_bundle_and_is_tried_again(
+    sqlite_env: LedgerEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    def gate(_grade_index: int) -> None:
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+
+    clock = Clock()
+    cache = BundleCache(1.0, build=fake_builder(calls, gate), clock=clock)
+    ledger = sqlite_env.ledger
+    first = cache.get(ledger, 7)
+    clock.now += 5
+    assert cache.get(ledger, 7) is first
+    cache.close()  # waits for the rebuild, which fails
+    assert "rebuilding the bundle of grade 7 failed" in caplog.text
+    assert cache.get(ledger, 7) is first  # still served; and rebuilt again
+    cache.wait_for_rebuild(7, timeout=10)
+    assert cache.get(ledger, 7).bundle["build"] == 3
+    cache.close()
 
 
 def test_a_build_begun_before_a_revocation_is_not_served_after_it(
@@ -229,20 +262,21 @@ def test_a_build_begun_before_a_revocation_is_not_served_after_it(
 
     clock = Clock()
     cache = BundleCache(1.0, build=build, clock=clock)
-    assert "revocation" not in cache.get(env.ledger, grade_index).bundle["records"]
+    first = cache.get(env.ledger, grade_index)
+    assert "revocation" not in first.bundle["records"]
     clock.now += 5
-    with ThreadPoolExecutor(2) as pool:
-        stale_rebuild = pool.submit(cache.get, env.ledger, grade_index)
-        assert holding.wait(10)
-        revoke(env, grade_index)
+    assert cache.get(env.ledger, grade_index) is first  # the rebuild runs on, then is held
+    assert holding.wait(10)
+    revoke(env, grade_index)
+    with ThreadPoolExecutor(1) as pool:
         after = pool.submit(cache.get, env.ledger, grade_index)
         release.set()
-        assert "revocation" not in stale_rebuild.result(10).bundle["records"]
         bundle = after.result(10).bundle
     assert "revocation" in bundle["records"]
     assert verify_bundle(bundle, env.ledger.verifier_key).status == "revoked"
     assert len(builds) == 3
     assert cache.get(env.ledger, grade_index).bundle is bundle
+    cache.close()
 
 
 def test_a_failed_build_reaches_every_waiting_request(sqlite_env: LedgerEnv) -> None:

@@ -9,22 +9,30 @@ is built against the latest checkpoint at most once per ``max_age_s`` (the setti
 What must never be served stale is the grade's status: every request reads the grade's
 revocation (one primary-key read) and a cached bundle that does not carry it is rebuilt at
 once, whatever its age; the requests that arrive meanwhile wait for that build. A bundle
-past its age whose status still holds is rebuilt by one request while the others keep
-getting the cached one (still valid, against an older checkpoint). The cache is per
-process (each server worker has its own, reading the same database, so a revocation
-appended through any of them is seen by all), holds at most ``max_entries`` grades (least
-recently used dropped first) and keeps each bundle's JSON encoding beside it, so the REST
-route answers with bytes and no serialisation.
+past its age whose status still holds is still served, and rebuilt off the request path by
+the cache's one refresh thread (started by the first request to find it old; one rebuild
+per grade at a time). No request waits for an age-driven rebuild: when every grade's
+bundle had been rebuilt by the request that found it old, each such request waited for a
+dozen queries while the server was busiest, and with the grades built together expiring
+together, PostgreSQL's p99 for cached bundles from 16 clients reached 0.2 to 1.1 s (p50 1
+to 5 ms). Built one after another on one thread, the rebuilds also leave the request
+threads their share of the interpreter.
+
+The cache is per process (each server worker has its own, reading the same database, so a
+revocation appended through any of them is seen by all), holds at most ``max_entries``
+grades (least recently used dropped first) and keeps each bundle's JSON encoding beside
+it, so the REST route answers with bytes and no serialisation.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -42,6 +50,8 @@ MAX_ENTRIES = 256
 DEFAULT_MAX_AGE_S: float = Settings.model_fields["certificate_cache_seconds"].default
 
 Builder = Callable[[Ledger, int], dict[str, Any]]
+
+log = logging.getLogger(__name__)
 
 
 class CachedBundle:
@@ -75,6 +85,8 @@ class BundleCache:
 
     ``build`` defaults to ``build_bundle`` (looked up when called); ``clock`` to
     ``time.monotonic``. ``max_age_s <= 0`` turns caching off: every request builds.
+    Age-driven rebuilds run on the cache's refresh thread (started when first needed,
+    stopped by ``close``).
     """
 
     def __init__(
@@ -94,6 +106,7 @@ class BundleCache:
         self._entries: OrderedDict[int, CachedBundle] = OrderedDict()
         self._building: dict[int, Future[CachedBundle]] = {}
         self._lock = threading.Lock()
+        self._refresher: ThreadPoolExecutor | None = None
         #: Bundles built so far (for tests and benchmarks).
         self.builds = 0
 
@@ -101,19 +114,20 @@ class BundleCache:
         return len(self._entries)
 
     def get(self, ledger: Ledger, grade_index: int, session: Session | None = None) -> CachedBundle:
-        """The grade's bundle: cached while younger than ``max_age_s`` and showing the
-        grade's current status, else built now. ``session`` (optional) is used to read
-        that status; a missing grade raises ``NotFoundError`` as ``build_bundle`` does."""
+        """The grade's bundle: the cached one while it shows the grade's current status
+        (past ``max_age_s``, a rebuild is started off the request path), else built now.
+        ``session`` (optional) is used to read that status; a missing grade raises
+        ``NotFoundError`` as ``build_bundle`` does."""
         revoked = _revocation(ledger, grade_index, session)
         while True:
             with self._lock:
                 entry = self._entries.get(grade_index)
                 if entry is not None and entry.revoked_index == revoked:
                     self._entries.move_to_end(grade_index)
-                    if self._clock() - entry.built_at < self.max_age_s:
-                        return entry
-                    if grade_index in self._building:
-                        return entry  # another request rebuilds it; this one is still valid
+                    too_old = self._clock() - entry.built_at >= self.max_age_s
+                    if too_old and grade_index not in self._building:
+                        self._refresh_later(ledger, grade_index)
+                    return entry
                 pending = self._building.get(grade_index)
                 if pending is None:
                     pending = self._building[grade_index] = Future()
@@ -123,6 +137,44 @@ class BundleCache:
             built = pending.result()
             if built.revoked_index is not None or revoked is None:
                 return built
+        return self._build_into(ledger, grade_index, pending)
+
+    def wait_for_rebuild(self, grade_index: int, timeout: float | None = None) -> None:
+        """Return once no build of ``grade_index`` is under way (for a caller that wants
+        the rebuild a request started; its failure is not raised here)."""
+        with self._lock:
+            pending = self._building.get(grade_index)
+        if pending is not None:
+            pending.exception(timeout)  # waits; TimeoutError if it takes longer
+
+    def close(self) -> None:
+        """Stop the refresh thread once the rebuilds queued on it are done (a later age-
+        driven rebuild starts a new one)."""
+        with self._lock:
+            refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.shutdown(wait=True)
+
+    def _refresh_later(self, ledger: Ledger, grade_index: int) -> None:
+        """Queue a rebuild of ``grade_index`` on the refresh thread. Called holding the
+        lock, so one rebuild per grade is ever under way."""
+        pending: Future[CachedBundle] = Future()
+        self._building[grade_index] = pending
+        if self._refresher is None:
+            self._refresher = ThreadPoolExecutor(1, thread_name_prefix="bundle-refresh")
+        self._refresher.submit(self._refresh, ledger, grade_index, pending)
+
+    def _refresh(self, ledger: Ledger, grade_index: int, pending: Future[CachedBundle]) -> None:
+        try:
+            self._build_into(ledger, grade_index, pending)
+        except Exception:  # the old bundle stays; the next request past its age tries again
+            log.warning("rebuilding the bundle of grade %s failed", grade_index, exc_info=True)
+
+    def _build_into(
+        self, ledger: Ledger, grade_index: int, pending: Future[CachedBundle]
+    ) -> CachedBundle:
+        """Build the grade's bundle for ``pending`` (registered in ``_building``), keep it
+        and hand it to every request waiting on ``pending``; a failure reaches them too."""
         try:
             built = self._make(ledger, grade_index)
         except BaseException as error:
