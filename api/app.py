@@ -17,6 +17,7 @@ from api.routes import batches, certificates, custody, grading, log
 from ledger import __version__
 from ledger.bootstrap import open_ledger
 from ledger.certificates.cache import attach_bundle_cache, bundle_cache
+from ledger.certificates.revocation_reads import RevocationReads
 from ledger.log import Ledger
 from ledger.settings import Settings
 
@@ -31,6 +32,7 @@ tree; `GET /v1/checkpoint` returns the signed tree head to verify proofs against
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.writer.close()  # appends still queued finish first
+    app.state.revocations.close()
     bundle_cache(app.state.ledger).close()  # and the bundle rebuilds under way
 
 
@@ -47,6 +49,7 @@ def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -
     settings = settings or Settings()
     app.state.ledger = ledger or open_ledger(settings)
     attach_bundle_cache(app.state.ledger, settings.certificate_cache_seconds)
+    app.state.revocations = RevocationReads(app.state.ledger.engine)
     app.state.writer = Writer(
         app.state.ledger,
         max_wait_s=settings.group_commit_wait_ms / 1000,

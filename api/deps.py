@@ -9,6 +9,7 @@ import anyio
 from fastapi import Depends, Path, Query, Request
 
 from ledger.canonical import SAFE_INTEGER
+from ledger.certificates.revocation_reads import RevocationReads
 from ledger.group_commit import GroupCommitter
 from ledger.log import Ledger
 from ledger.strict_json import parse_json
@@ -91,6 +92,15 @@ def committer_of(request: Request) -> GroupCommitter:
 
 
 CommitterDep = Annotated[GroupCommitter, Depends(get_committer)]
+
+
+async def get_revocations(request: Request) -> RevocationReads:
+    """The app's one reader of grades' statuses (``RevocationReads``)."""
+    revocations: RevocationReads = request.app.state.revocations
+    return revocations
+
+
+RevocationsDep = Annotated[RevocationReads, Depends(get_revocations)]
 
 RecordIndex = Annotated[
     int, Path(ge=0, le=SAFE_INTEGER, description="A record index (0 is the genesis record)")

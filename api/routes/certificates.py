@@ -7,13 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.body_docs import body_doc
-from api.deps import BodyDep, LedgerDep, RecordIndex
+from api.deps import BodyDep, LedgerDep, RecordIndex, RevocationsDep
 from api.errors import EVERY_ROUTE, documented
 from ledger.batches.registration import footprint_tolerance
 from ledger.certificates import FORMAT, GradeSummary, verify_bundle
-from ledger.certificates.cache import cached_bundle
+from ledger.certificates.cache import bundle_cache, cached_bundle
 
 
 class BundleModel(BaseModel):
@@ -46,16 +47,24 @@ router = APIRouter(prefix="/v1/certificates", tags=["certificates"], responses=E
     response_model=BundleModel,  # documents the answer (served as cached bytes)
     responses=documented(404),
 )
-def read_certificate(ledger: LedgerDep, grade_record_index: RecordIndex) -> Response:
+async def read_certificate(
+    ledger: LedgerDep, revocations: RevocationsDep, grade_record_index: RecordIndex
+) -> Response:
     """The grade, batch, rule-set, accreditation and signer-key records, each with its
     inclusion proof, a signed checkpoint, and the log's signed status note (revoked or not
     as of that checkpoint). Verify it offline with
     `alu-ledger certificate verify FILE --log-key VKEY` or `ledger.certificates.verify_bundle`.
 
-    The checkpoint is the latest, or one at most `LEDGER_CERTIFICATE_CACHE_SECONDS` older
-    (the bundle is cached; an older consistent checkpoint proves the same); a revocation
-    shows at once."""
-    bundle = cached_bundle(ledger, grade_record_index)
+    The checkpoint is the latest or, from the cache, an older one (a bundle is rebuilt
+    once it is `LEDGER_CERTIFICATE_CACHE_SECONDS` old; an older consistent checkpoint
+    proves the same); a revocation shows at once."""
+    # Async: the grade's status comes from the app's one revocation reader and a cached
+    # bundle is answered on the event loop, so no request holds a worker thread; only a
+    # bundle to build (none cached, or the status changed) goes to one.
+    revoked = await revocations.revocation(grade_record_index)
+    bundle = bundle_cache(ledger).cached(ledger, grade_record_index, revoked)
+    if bundle is None:
+        bundle = await run_in_threadpool(cached_bundle, ledger, grade_record_index)
     return Response(bundle.json, media_type="application/json")
 
 

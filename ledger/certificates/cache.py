@@ -7,8 +7,10 @@ is built against the latest checkpoint at most once per ``max_age_s`` (the setti
 ``certificate_cache_seconds``) and served from the cache in between, REST and GraphQL alike.
 
 What must never be served stale is the grade's status: every request reads the grade's
-revocation (one primary-key read) and a cached bundle that does not carry it is rebuilt at
-once, whatever its age; the requests that arrive meanwhile wait for that build. A bundle
+revocation (the REST route through ``RevocationReads``, one thread reading for many
+requests at once; GraphQL in its own session) and a cached bundle that does not carry it
+is rebuilt at once, whatever its age; the requests that arrive meanwhile wait for that
+build. A bundle
 past its age whose status still holds is still served, and rebuilt off the request path by
 the cache's one refresh thread (started by the first request to find it old; one rebuild
 per grade at a time). No request waits for an age-driven rebuild: when every grade's
@@ -115,18 +117,13 @@ class BundleCache:
 
     def get(self, ledger: Ledger, grade_index: int, session: Session | None = None) -> CachedBundle:
         """The grade's bundle: the cached one while it shows the grade's current status
-        (past ``max_age_s``, a rebuild is started off the request path), else built now.
-        ``session`` (optional) is used to read that status; a missing grade raises
-        ``NotFoundError`` as ``build_bundle`` does."""
+        (``cached``), else built now. ``session`` (optional) is used to read that status;
+        a missing grade raises ``NotFoundError`` as ``build_bundle`` does."""
         revoked = _revocation(ledger, grade_index, session)
         while True:
             with self._lock:
-                entry = self._entries.get(grade_index)
-                if entry is not None and entry.revoked_index == revoked:
-                    self._entries.move_to_end(grade_index)
-                    too_old = self._clock() - entry.built_at >= self.max_age_s
-                    if too_old and grade_index not in self._building:
-                        self._refresh_later(ledger, grade_index)
+                entry = self._cached_locked(ledger, grade_index, revoked)
+                if entry is not None:
                     return entry
                 pending = self._building.get(grade_index)
                 if pending is None:
@@ -138,6 +135,26 @@ class BundleCache:
             if built.revoked_index is not None or revoked is None:
                 return built
         return self._build_into(ledger, grade_index, pending)
+
+    def cached(self, ledger: Ledger, grade_index: int, revoked: int | None) -> CachedBundle | None:
+        """The cached bundle of the grade if it shows ``revoked``, the grade's status read
+        by the caller (``RevocationReads``); past ``max_age_s`` a rebuild is started off
+        the request path. None: none cached, or the status changed (``get`` builds it).
+        Never blocks, so an event loop may call it."""
+        with self._lock:
+            return self._cached_locked(ledger, grade_index, revoked)
+
+    def _cached_locked(
+        self, ledger: Ledger, grade_index: int, revoked: int | None
+    ) -> CachedBundle | None:
+        entry = self._entries.get(grade_index)
+        if entry is None or entry.revoked_index != revoked:
+            return None
+        self._entries.move_to_end(grade_index)
+        too_old = self._clock() - entry.built_at >= self.max_age_s
+        if too_old and grade_index not in self._building:
+            self._refresh_later(ledger, grade_index)
+        return entry
 
     def wait_for_rebuild(self, grade_index: int, timeout: float | None = None) -> None:
         """Return once no build of ``grade_index`` is under way (for a caller that wants

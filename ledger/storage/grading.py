@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlmodel import Session
@@ -10,8 +10,11 @@ from sqlmodel import Session
 from ledger.storage.tables import AccreditationRow, GradeRow, RulesetRow
 
 _GRADES = GradeRow.__table__  # type: ignore[attr-defined]
-#: ``GradingRepository.revocation``: built once.
+#: ``GradingRepository.revocation`` and ``revocations``: built once.
 _REVOCATION = select(_GRADES.c.revoked_index).where(_GRADES.c.record_index == bindparam("index"))
+_REVOCATIONS = select(_GRADES.c.record_index, _GRADES.c.revoked_index).where(
+    _GRADES.c.record_index.in_(bindparam("indexes", expanding=True))
+)
 
 
 class GradingRepository:
@@ -79,6 +82,14 @@ class GradingRepository:
         it (None: active): one primary-key read of one column, no ORM object."""
         row = self.session.connection().execute(_REVOCATION, {"index": record_index}).first()
         return (False, None) if row is None else (True, row[0])
+
+    def revocations(self, record_indexes: Collection[int]) -> dict[int, int | None]:
+        """``revocation`` of several grades in one query: the revoking record's index (None:
+        active) by grade record index, for those of ``record_indexes`` that are grades."""
+        if not record_indexes:
+            return {}
+        rows = self.session.connection().execute(_REVOCATIONS, {"indexes": list(record_indexes)})
+        return {index: revoked for index, revoked in rows}
 
     def grades_of(self, smelter_id: str, batch_id: str) -> list[GradeRow]:
         query = (
