@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import api.routes.certificates as certificates_route
 from api.app import create_app
 from ledger.certificates import build_bundle, verify_bundle
 from ledger.certificates.cache import (
@@ -81,6 +82,34 @@ def test_a_second_request_within_the_window_is_served_without_a_build(
     assert cache.builds == 1
     verdict = verify_bundle(second.json(), env.ledger.verifier_key)
     assert verdict.status == "valid", verdict.reasons
+
+
+def test_a_cached_bundle_is_answered_without_a_worker_thread(
+    graded: tuple[LedgerEnv, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a bundle to build goes to a worker thread; the grade's status comes from the
+    app's revocation reader, so a cached bundle is answered on the event loop."""
+    env, grade_index = graded
+    http = client(env)
+    handed_over: list[Any] = []
+    run_in_threadpool = certificates_route.run_in_threadpool
+
+    async def counted(func: Any, *args: Any) -> Any:
+        handed_over.append(func)
+        return await run_in_threadpool(func, *args)
+
+    monkeypatch.setattr(certificates_route, "run_in_threadpool", counted)
+    answers = [http.get(f"/v1/certificates/{grade_index}") for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert handed_over == [cached_bundle]  # the first request, which built it
+    revoke(env, grade_index)
+    assert (
+        verify_bundle(
+            http.get(f"/v1/certificates/{grade_index}").json(), env.ledger.verifier_key
+        ).status
+        == "revoked"
+    )
+    assert len(handed_over) == 2  # the status changed: built again, in a worker thread
 
 
 def test_a_revocation_is_served_at_once(graded: tuple[LedgerEnv, int]) -> None:
