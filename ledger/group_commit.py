@@ -31,7 +31,9 @@ so on SQLite the process never has two writers contending for the file lock. Sev
 processes each form their own groups; the head lock serialises them.
 
 Invariants: statements are appended in the order they were queued; a caller's wait is
-bounded by ``max_wait`` plus the groups ahead of it; ``close`` lets the queued finish.
+bounded by ``max_wait`` plus the groups ahead of it; a statement whose caller gave up
+(its task cancelled) before the writer took it is not appended; ``close`` lets the
+queued finish.
 """
 
 from __future__ import annotations
@@ -124,6 +126,9 @@ class GroupCommitter:
             self._held = None
             if first is _CLOSE:
                 return
+            assert isinstance(first, _Single | _Bulk)
+            if not _claimed(first):
+                continue
             if isinstance(first, _Bulk):
                 _settle_bulk(self.ledger, first)
                 continue
@@ -147,7 +152,8 @@ class GroupCommitter:
             except queue.Empty:
                 return
             if isinstance(item, _Single):
-                group.append(item)
+                if _claimed(item):
+                    group.append(item)
             else:
                 self._held = item
 
@@ -158,6 +164,15 @@ class GroupCommitter:
         before = len(group)
         self._take(group, wait=0.0)
         return [item.signed for item in group[before:]]
+
+
+def _claimed(item: _Single | _Bulk) -> bool:
+    """Whether ``item``'s caller still waits for it; from now on its answer cannot be
+    cancelled. A caller on an event loop whose task was cancelled while its statement was
+    queued (``submit_async``) has cancelled the future: the statement is dropped, not
+    appended (nobody would hear its record), and answering a cancelled future would raise
+    in the writer thread and stop it."""
+    return item.done.set_running_or_notify_cancel()
 
 
 def _settle_group(

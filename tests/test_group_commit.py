@@ -25,7 +25,7 @@ from sqlalchemy import event
 from ledger import keys, merkle, statements
 from ledger.audit import Auditor
 from ledger.checkpoints import open_checkpoint
-from ledger.errors import ConflictError, ForbiddenError, LedgerError, SignatureError
+from ledger.errors import ConflictError, ForbiddenError, LedgerError, NotFoundError, SignatureError
 from ledger.group_commit import GroupCommitter
 from ledger.log import Appended
 from ledger.storage.db import read_session, write_session
@@ -266,6 +266,54 @@ def test_callers_on_an_event_loop_await_the_writer_without_a_thread(
         checks_out(env, appended, statement)
     refused = asyncio.run(submit_together())  # the same statements again: replays
     assert all(isinstance(error, ConflictError) for error in refused)
+
+
+def test_a_caller_that_gives_up_while_queued_is_not_appended_and_the_writer_goes_on(
+    env: LedgerEnv, smelter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request task cancelled while its statement waits in the queue cancels its
+    answer: the writer drops that statement rather than fail on answering it (which
+    would stop the writer thread and leave every later caller waiting)."""
+    held, release = threading.Event(), threading.Event()
+    append_group = env.ledger.append_group
+
+    def first_group_held(batch: list[Any], joining: Any) -> list[Appended | LedgerError]:
+        if not held.is_set():
+            held.set()
+            assert release.wait(30)
+        return append_group(batch, joining)
+
+    monkeypatch.setattr(env.ledger, "append_group", first_group_held)
+    writer = GroupCommitter(env.ledger, max_wait_s=0.0)
+    given_up = attest(smelter, 1)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(writer.submit, attest(smelter, 0))
+            assert held.wait(30)
+
+            async def give_up() -> None:
+                task = asyncio.ensure_future(writer.submit_async(given_up))
+                await asyncio.sleep(0.05)  # queued behind the held group
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+
+            asyncio.run(give_up())
+            release.set()
+            assert isinstance(first.result(30), Appended)
+        answers: list[Appended] = []  # from a daemon thread: a stopped writer fails, not hangs
+        caller = threading.Thread(
+            target=lambda: answers.append(writer.submit(attest(smelter, 2))), daemon=True
+        )
+        caller.start()
+        caller.join(30)
+    finally:
+        writer.close()
+    assert answers, "the writer stopped: a later caller waits for ever"
+    later = answers[0]
+    assert later.index == first.result().index + 1  # the statement given up was dropped
+    with pytest.raises(NotFoundError):
+        env.ledger.record(later.index + 1)
 
 
 def test_the_same_nonce_twice_in_one_group_is_recorded_once(

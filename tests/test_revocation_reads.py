@@ -92,6 +92,31 @@ def test_reads_queued_during_a_query_go_together_in_the_next(
     assert len(queries.batches) == 2  # the first read alone, then the six together
 
 
+def test_a_cancelled_read_is_skipped_and_the_reader_goes_on(
+    grades: tuple[LedgerEnv, list[int]], reads: RevocationReads
+) -> None:
+    env, indexes = grades
+    queries = Queries(env)
+    queries.hold = True
+
+    async def main() -> list[int | None]:
+        first = asyncio.ensure_future(reads.revocation(indexes[0]))
+        assert await asyncio.to_thread(queries.entered.wait, 10)
+        cancelled = asyncio.ensure_future(reads.revocation(indexes[1]))
+        kept = asyncio.ensure_future(reads.revocation(indexes[2]))
+        await asyncio.sleep(0.05)  # both queued behind the held query
+        cancelled.cancel()
+        queries.release.set()
+        answered = await asyncio.wait_for(asyncio.gather(first, kept), 30)
+        later = await asyncio.wait_for(reads.revocation(indexes[1]), 30)  # the reader goes on
+        return [*answered, later]
+
+    assert asyncio.run(main()) == [None, None, None]
+    second = queries.batches[1]  # a tuple (SQLite) or a dict (PostgreSQL) of the grades read
+    read = list(second.values()) if isinstance(second, dict) else list(second)
+    assert read == [indexes[2]]  # the cancelled read was skipped
+
+
 def test_a_failed_query_fails_its_reads_and_the_next_succeed(
     grades: tuple[LedgerEnv, list[int]], reads: RevocationReads
 ) -> None:

@@ -13,7 +13,8 @@ their grades in one query and hands each its answer. A read starts only after it
 was queued, so it sees every revocation committed before the request arrived.
 
 Invariants: answers come in no particular order but each to its own request; a failed
-query fails exactly the requests it was reading for; ``close`` answers what is queued.
+query fails exactly the requests it was reading for; a read whose request was cancelled
+is skipped; ``close`` answers what is queued.
 """
 
 from __future__ import annotations
@@ -90,7 +91,11 @@ class RevocationReads:
         item = self._queue.get()
         while item is not _CLOSE:
             assert isinstance(item, _Read)
-            batch.append(item)
+            # A request whose task was cancelled has cancelled its read: skip it (answering
+            # a cancelled future would raise here and stop the thread); the rest can no
+            # longer be cancelled under it.
+            if item.done.set_running_or_notify_cancel():
+                batch.append(item)
             if len(batch) == self._max_batch:
                 return batch, False
             try:
