@@ -3,10 +3,10 @@
 A certificate request must see its grade's status as it is when the request arrives (a
 revocation shows at once: ``ledger/certificates/cache.py``), so every request reads it,
 even when the bundle is cached. Read in a worker thread per request, those reads were
-where cached bundles lost their time on PostgreSQL under load: each request thread, back
-from its round trip, waited for the interpreter while the event loop and a dozen threads
-like it held it, and some waited seconds (16 clients, 2 server processes: p99 0.2 - 1.7 s
-with p50 4 ms; with the read on the event loop instead, p99 16 - 40 ms).
+where cached bundles lost their time on PostgreSQL under load: a few stalled for seconds
+while the event loop ran on and PostgreSQL showed no query running, and came back only
+when the load stopped (16 clients, 2 server processes: p99 0.2 - 1.7 s with p50 4 ms; with
+the read on the event loop instead, p99 16 - 40 ms).
 
 Here one thread reads for every waiting request: it takes all the requests queued, reads
 their grades in one query and hands each its answer. A read starts only after its request
