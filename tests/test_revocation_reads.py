@@ -106,6 +106,8 @@ def test_a_cancelled_read_is_skipped_and_the_reader_goes_on(
         kept = asyncio.ensure_future(reads.revocation(indexes[2]))
         await asyncio.sleep(0.05)  # both queued behind the held query
         cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled  # by now its read is cancelled too (wrap_future passes it on)
         queries.release.set()
         answered = await asyncio.wait_for(asyncio.gather(first, kept), 30)
         later = await asyncio.wait_for(reads.revocation(indexes[1]), 30)  # the reader goes on
