@@ -153,17 +153,9 @@ class BundleCache:
             self._refresh_later(ledger, grade_index)
         return entry
 
-    def wait_for_rebuild(self, grade_index: int, timeout: float | None = None) -> None:
-        """Return once no build of ``grade_index`` is under way (for a caller that wants
-        the rebuild a request started; its failure is not raised here)."""
-        with self._lock:
-            pending = self._building.get(grade_index)
-        if pending is not None:
-            pending.exception(timeout)  # waits; TimeoutError if it takes longer
-
     def close(self) -> None:
-        """Stop the refresh thread once the rebuilds queued on it are done (a later age-
-        driven rebuild starts a new one)."""
+        """Stop the refresh thread once the rebuilds queued on it are done, waiting for
+        them (a later age-driven rebuild starts a new thread)."""
         with self._lock:
             refresher, self._refresher = self._refresher, None
         if refresher is not None:
