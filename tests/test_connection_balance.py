@@ -1,0 +1,46 @@
+"""The table the serve workers balance their connections by (``api/connection_balance.py``);
+the workers themselves are tested in tests/test_serve_workers.py."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+from api.connection_balance import ConnectionTable
+
+
+def _hold_connections(table: ConnectionTable, count: int) -> None:
+    slot = table.claim()
+    assert slot is not None
+    for _ in range(count):
+        table.opened(slot)
+
+
+def test_a_worker_may_accept_while_it_holds_no_more_than_any_other() -> None:
+    table = ConnectionTable(workers=2)
+    mine = table.claim()
+    assert mine == 0
+    assert table.least_loaded(mine)  # alone
+    child = multiprocessing.get_context("spawn").Process(target=_hold_connections, args=(table, 2))
+    child.start()
+    child.join()
+    # The child's slot still counts until someone reclaims it.
+    assert table.held() == {multiprocessing.current_process().pid: 0, child.pid: 2}
+    for _ in range(2):
+        table.opened(mine)
+        assert table.least_loaded(mine)
+    table.opened(mine)
+    assert not table.least_loaded(mine)  # 3 against 2
+    table.closed(mine)
+    assert table.least_loaded(mine)
+
+
+def test_a_replacement_takes_the_slot_of_a_worker_that_is_gone() -> None:
+    table = ConnectionTable(workers=1)
+    child = multiprocessing.get_context("spawn").Process(target=_hold_connections, args=(table, 5))
+    child.start()
+    child.join()
+    assert table.claim() == 0  # the dead child's slot, its count cleared
+    assert table.held() == {multiprocessing.current_process().pid: 0}
+    assert table.claim() == 1  # a second claimant takes a free one
+    table.release(0)
+    assert list(table.held().values()) == [0]
