@@ -80,12 +80,17 @@ class ConnectionTable:
             self._slots[2 * slot], self._slots[2 * slot + 1] = 0, 0
 
     def opened(self, slot: int) -> None:
-        with self._slots.get_lock():
-            self._slots[2 * slot + 1] += 1
+        self._count(slot, +1)
 
     def closed(self, slot: int) -> None:
+        self._count(slot, -1)
+
+    def _count(self, slot: int, change: int) -> None:
+        """Only while the slot is still this process's: a worker shutting down releases
+        its slot before its last connections close, and a replacement may hold it since."""
         with self._slots.get_lock():
-            self._slots[2 * slot + 1] -= 1
+            if self._slots[2 * slot] == os.getpid():
+                self._slots[2 * slot + 1] += change
 
     def least_loaded(self, slot: int) -> bool:
         """Whether ``slot`` holds no more connections than any other claimed slot. Read
@@ -157,7 +162,7 @@ class BalancedAccept:
             return
         try:
             conn, _ = self._sock.accept()
-        except (BlockingIOError, InterruptedError):  # another worker took it
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):  # taken, or gone
             self._waiting_since = None
             return
         except OSError as error:

@@ -44,3 +44,16 @@ def test_a_replacement_takes_the_slot_of_a_worker_that_is_gone() -> None:
     assert table.claim() == 1  # a second claimant takes a free one
     table.release(0)
     assert list(table.held().values()) == [0]
+
+
+def test_a_released_slot_ignores_the_closes_of_its_former_holder() -> None:
+    table = ConnectionTable(workers=1)
+    slot = table.claim()
+    assert slot is not None
+    table.opened(slot)
+    table.release(slot)  # shutting down: its last connection closes after
+    child = multiprocessing.get_context("spawn").Process(target=_hold_connections, args=(table, 1))
+    child.start()
+    child.join()  # the child claimed the free slot 0 and held one connection
+    table.closed(slot)  # the former holder's late close leaves the child's count alone
+    assert table.held() == {child.pid: 1}
