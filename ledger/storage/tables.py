@@ -26,7 +26,7 @@ class RecordRow(SQLModel, table=True):
     leaf_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     leaf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     kind: str = Field(index=True)
-    signer: str = Field(index=True)
+    signer: str  # looked up through the (signer, nonce) index: its leading column
     nonce: str
     integrated_at: str
 
