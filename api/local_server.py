@@ -47,7 +47,9 @@ def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
     return uvicorn.Config(app, http=HTTP_PARSER, **options)
 
 
-def serve_workers(app_factory: str, host: str, port: int, workers: int) -> None:
+def serve_workers(
+    app_factory: str, host: str, port: int, workers: int, accept_grace_s: float
+) -> None:
     """``uvicorn`` with ``workers`` processes, each building its app from the factory and
     accepting on one shared socket while it holds no more connections than the others
     (module docstring). uvicorn's supervisor restarts a worker that dies; connections
@@ -66,7 +68,7 @@ def serve_workers(app_factory: str, host: str, port: int, workers: int) -> None:
     )
     sock = tcp_socket(host, port)
     sock.listen(config.backlog)
-    listener = BalancedListener(sock, ConnectionTable(workers))
+    listener = BalancedListener(sock, ConnectionTable(workers), accept_grace_s)
     Multiprocess(config, sockets=[listener]).run()  # type: ignore[list-item]
 
 

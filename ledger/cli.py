@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -86,12 +87,19 @@ def refusals_exit(func: F) -> F:
 
 
 def settings_for(database: str | None, data_dir: Path | None = None) -> Settings:
+    """The settings from the environment and the options; a bad ``LEDGER_*`` value is a
+    refusal naming the variable."""
     overrides: dict[str, Any] = {}
     if database:
         overrides["database_url"] = database
     if data_dir:
         overrides["data_dir"] = data_dir
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as invalid:
+        problem = invalid.errors()[0]
+        variable = f"LEDGER_{str(problem['loc'][0]).upper()}" if problem["loc"] else "LEDGER_*"
+        raise MalformedError(problem["msg"], field=variable) from None
 
 
 def read_ledger(database: str | None, data_dir: Path | None) -> tuple[Ledger, Settings]:
@@ -237,7 +245,7 @@ def serve(
     if workers > 1:
         from api.local_server import serve_workers
 
-        serve_workers("api.app:frozen_app", host, port, workers)
+        serve_workers("api.app:frozen_app", host, port, workers, settings.accept_grace_ms / 1000)
         return
     import uvicorn
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.footprint import DEFAULT_TOLERANCE
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     group_commit_wait_ms: float = 2.0
     #: Group commit: most statements appended in one transaction under one checkpoint.
     group_commit_max_statements: int = 256
+    #: ``serve --workers N``: how long a new connection may wait for the least loaded worker
+    #: before any worker takes it (api/connection_balance.py).
+    accept_grace_ms: float = Field(default=2.0, ge=0.1, le=1000.0)
     #: Committed tree nodes each server process keeps in memory for proofs (an LRU; about
     #: 150 bytes an entry; 0 turns it off). Nodes never change, so it never goes stale.
     node_cache_entries: int = 65_536

@@ -405,3 +405,23 @@ def test_a_refused_submit_stores_nothing(cli: Cli, initialised: str, smelter_key
     payload = cli.write_json("a.json", {**document(1), "mass": 0.5})
     cli.refused("submit", "document.attest", payload, "--key", smelter_key)
     assert "ok: 2 records verified" in cli.ok("verify").stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("LEDGER_ACCEPT_GRACE_MS", "0", "greater than or equal to 0.1"),
+        ("LEDGER_GROUP_COMMIT_WAIT_MS", "soon", "a valid number"),
+    ],
+)
+def test_a_bad_setting_in_the_environment_is_refused_naming_it(
+    cli: Cli,
+    initialised: str,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    says: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    line = cli.refused("checkpoint")  # every command reads its settings the same way
+    assert line.startswith(f"error: {variable}: ") and says in line

@@ -4,6 +4,7 @@ the workers themselves are tested in tests/test_serve_workers.py."""
 from __future__ import annotations
 
 import multiprocessing
+from typing import Any
 
 from api.connection_balance import ConnectionTable
 
@@ -15,23 +16,34 @@ def _hold_connections(table: ConnectionTable, count: int) -> None:
         table.opened(slot)
 
 
+def _hold_until(table: ConnectionTable, count: int, held: Any, release: Any) -> None:
+    _hold_connections(table, count)
+    held.set()
+    release.wait(30)
+
+
 def test_a_worker_may_accept_while_it_holds_no_more_than_any_other() -> None:
+    spawn = multiprocessing.get_context("spawn")
     table = ConnectionTable(workers=2)
     mine = table.claim()
     assert mine == 0
     assert table.least_loaded(mine)  # alone
-    child = multiprocessing.get_context("spawn").Process(target=_hold_connections, args=(table, 2))
-    child.start()
-    child.join()
-    # The child's slot still counts until someone reclaims it.
-    assert table.held() == {multiprocessing.current_process().pid: 0, child.pid: 2}
-    for _ in range(2):
+    held, release = spawn.Event(), spawn.Event()
+    other = spawn.Process(target=_hold_until, args=(table, 2, held, release))
+    other.start()
+    try:
+        assert held.wait(30)
+        assert table.held() == {multiprocessing.current_process().pid: 0, other.pid: 2}
+        for _ in range(2):
+            table.opened(mine)
+            assert table.least_loaded(mine)
         table.opened(mine)
+        assert not table.least_loaded(mine)  # 3 against 2
+        table.closed(mine)
         assert table.least_loaded(mine)
-    table.opened(mine)
-    assert not table.least_loaded(mine)  # 3 against 2
-    table.closed(mine)
-    assert table.least_loaded(mine)
+    finally:
+        release.set()
+        other.join()
 
 
 def test_a_replacement_takes_the_slot_of_a_worker_that_is_gone() -> None:
@@ -57,3 +69,15 @@ def test_a_released_slot_ignores_the_closes_of_its_former_holder() -> None:
     child.join()  # the child claimed the free slot 0 and held one connection
     table.closed(slot)  # the former holder's late close leaves the child's count alone
     assert table.held() == {child.pid: 1}
+
+
+def test_a_dead_workers_slot_is_freed_rather_than_waited_for() -> None:
+    table = ConnectionTable(workers=2)
+    mine = table.claim()
+    assert mine is not None
+    child = multiprocessing.get_context("spawn").Process(target=_hold_connections, args=(table, 0))
+    child.start()
+    child.join()  # gone, its slot still claimed with no connections
+    table.opened(mine)
+    assert table.least_loaded(mine)  # 1 against a dead worker's 0: not a reason to wait
+    assert table.held() == {multiprocessing.current_process().pid: 1}
