@@ -3,8 +3,9 @@ generator never shares an interpreter with the server it measures.
 
 ``measure(plan)`` returns, for each step of the plan, the rate (expected answers/s), p50/p99
 latency (ms), the number of unexpected statuses and the loader that made the load. A step
-is ``{"name", "base", "clients", "seconds", "get": [paths]}`` or, for submitters, ``{...,
-"post": "/v1/statements", "key_pem": str, "start": int}``.
+is ``{"name", "base", "clients", "seconds", "get": [paths]}`` (with ``"close": True``, a
+new connection for every request) or, for submitters, ``{..., "post": "/v1/statements",
+"key_pem": str, "start": int}``.
 
 The load is made by ``wrk`` when it is installed (``apt-get install wrk``): a C load
 generator spends a small part of a core on what an asyncio httpx client needs a whole
@@ -47,7 +48,8 @@ end
 """
 _WRK_GET = """
 paths = {%s}
-request = function() return wrk.format(nil, paths[math.random(#paths)]) end
+headers = %s
+request = function() return wrk.format(nil, paths[math.random(#paths)], headers) end
 """
 #: Each request the next signed statement of the file (a statement used twice would be a
 #: replay, refused: the file holds more than the step can send).
@@ -81,7 +83,8 @@ def _wrk(step: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "step.lua"
         if "get" in step:
-            lua = _WRK_GET % ", ".join(json.dumps(path) for path in step["get"])
+            headers = '{["Connection"] = "close"}' if step.get("close") else "{}"
+            lua = _WRK_GET % (", ".join(json.dumps(path) for path in step["get"]), headers)
         else:
             bodies = Path(tmp) / "bodies.jsonl"
             signed = _signed_bodies(step)
@@ -127,7 +130,8 @@ def _run_httpx_step(step: dict[str, Any]) -> dict[str, Any]:
 
 async def _run_step(step: dict[str, Any]) -> dict[str, Any]:
     clients = step["clients"]
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    keep_alive = 0 if step.get("close") else clients
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=keep_alive)
     async with httpx.AsyncClient(base_url=step["base"], limits=limits, timeout=60) as http:
         if "get" in step:
             paths: list[str] = step["get"]

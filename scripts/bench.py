@@ -15,7 +15,8 @@ so on one machine state, each figure beside its reference:
 * inclusion-proof latency in process;
 * over HTTP, against ``alu-ledger serve --workers 2`` with the load from a separate
   process (``wrk`` for reads when installed, else httpx; see ``_httpload``): inclusion
-  proofs and certificate bundles from 1 and 16 clients, and 1 and 16 concurrent
+  proofs, certificate bundles and ``/v1/log-key`` on a new connection per request from 1
+  and 16 clients, and 1 and 16 concurrent
   submitters of ``document.attest`` statements (group commit), each beside
   ``GET /v1/log-key`` from as many clients (the reference); 1 and 16 submitters run in
   alternating rounds and their ratio is the median of the rounds' (``SUBMITTER_ROUNDS``);
@@ -238,6 +239,9 @@ def http_figures(
         common = {"base": base, "clients": clients, "seconds": seconds}
         plan += [
             {**common, "name": f"log_key_{clients}", "get": ["/v1/log-key"]},
+            # A connection per request: what accepting a connection costs (the balancing
+            # of api/connection_balance.py), against the same route kept alive.
+            {**common, "name": f"log_key_close_{clients}", "get": ["/v1/log-key"], "close": True},
             {**common, "name": f"inclusion_proofs_{clients}", "get": proofs},
             {
                 **common,
@@ -265,7 +269,7 @@ def http_figures(
     figures = _httpload.measure(plan)
     for clients in (1, 16):
         reference = figures[f"log_key_{clients}"]["per_s"]
-        for name in ("inclusion_proofs", "certificates"):
+        for name in ("inclusion_proofs", "certificates", "log_key_close"):
             step = figures[f"{name}_{clients}"]
             step["ratio_to_log_key"] = round(step["per_s"] / reference, 3)
     figures.update(submitter_figures(figures))
