@@ -173,11 +173,28 @@ def test_the_workers_share_one_socket_and_take_equal_shares_of_the_connections(
 
 
 def test_a_stopped_worker_holds_no_connection_hostage(two_workers: Served) -> None:
-    stopped = worker_pids(two_workers.server)[0]
+    with stopped_worker(two_workers):
+        # The running worker takes every connection once it has waited the grace (2 ms).
+        started_at = time.monotonic()
+        assert len(set(answering_processes(two_workers.url, connections=8))) == 1
+        assert time.monotonic() - started_at < 1
+
+
+def test_the_grace_is_the_setting(two_patient_workers: Served) -> None:
+    with stopped_worker(two_patient_workers):
+        # Each connection past the running worker's fair share waits LEDGER_ACCEPT_GRACE_MS
+        # (200 ms here) for the stopped one: at least three of the five.
+        started_at = time.monotonic()
+        assert len(set(answering_processes(two_patient_workers.url, connections=5))) == 1
+        assert time.monotonic() - started_at >= 0.55
+
+
+@contextmanager
+def stopped_worker(served: Served) -> Iterator[None]:
+    stopped = worker_pids(served.server)[0]
     os.kill(stopped, signal.SIGSTOP)
     try:
-        # The running worker takes every connection once it has waited the grace (2 ms).
-        assert len(set(answering_processes(two_workers.url, connections=8))) == 1
+        yield
     finally:
         os.kill(stopped, signal.SIGCONT)
 
