@@ -30,3 +30,19 @@ def test_the_ratio_reported_is_the_median_rounds(bench: ModuleType) -> None:
     assert reported["submitters_16"] == {"per_s": 540.0}
     assert [r["ratio"] for r in reported["submitters_rounds"]] == [5.0, 7.0, 6.0]
     assert figures == {"log_key_1": {"per_s": 4000.0}}  # the rounds are taken out
+
+
+def test_spread_proofs_ask_about_records_across_the_whole_log(bench: ModuleType) -> None:
+    size = 1_000_000
+    working_set = bench.inclusion_paths(size, bench.PROOF_WORKING_SET)
+    spread = bench.inclusion_paths(size, bench.PROOF_SPREAD)
+
+    def indexes(paths: list[str]) -> set[int]:
+        return {int(path.split("/")[-1].split("?")[0]) for path in paths}
+
+    assert all(path.endswith(f"?tree_size={size}") for path in working_set + spread)
+    assert all(0 <= index < size for index in indexes(spread))
+    # The working set fits the node cache; the spread's lower nodes cannot.
+    assert len(indexes(working_set)) <= bench.PROOF_WORKING_SET
+    assert len(indexes(spread)) > 30 * bench.PROOF_WORKING_SET
+    assert max(indexes(spread)) > size * 0.9 and min(indexes(spread)) < size * 0.1
