@@ -47,6 +47,7 @@ import socket
 import time
 from collections.abc import Callable
 from multiprocessing.sharedctypes import SynchronizedArray
+from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -100,8 +101,8 @@ class ConnectionTable:
     def least_loaded(self, slot: int) -> bool:
         """Whether ``slot`` holds no more connections than any other claimed slot whose
         worker is alive. Read without the lock: a stale count only delays a connection by
-        a recheck. A slot left by a worker that died (its replacement not yet started) is
-        freed here, so the survivors need not wait out the grace for it."""
+        a recheck. A slot left by a worker that died (reaped or not, its replacement not
+        yet started) is freed here, so the survivors need not wait out the grace for it."""
         values = self._slots[:]
         mine = values[2 * slot + 1]
         fewer = [
@@ -133,7 +134,21 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # someone else's process: the pid was reused
         return False
-    return True
+    return not _exited(pid)
+
+
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` has exited and awaits its parent (a zombie, which ``kill`` still
+    finds). uvicorn's supervisor reaps a dead worker only when it next looks, and a
+    stopped supervisor never does: until then the survivors would wait out the grace on
+    every connection for a worker that cannot accept. Read from Linux's /proc; elsewhere
+    a worker counts as alive until it is reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    state = stat.rsplit(b")", 1)[-1].split()[:1]  # after the command name, which may hold ")"
+    return state in ([b"Z"], [b"X"])
 
 
 class BalancedListener:

@@ -4,6 +4,9 @@ the workers themselves are tested in tests/test_serve_workers.py."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import time
+from pathlib import Path
 from typing import Any
 
 from api.connection_balance import ConnectionTable
@@ -81,3 +84,31 @@ def test_a_dead_workers_slot_is_freed_rather_than_waited_for() -> None:
     table.opened(mine)
     assert table.least_loaded(mine)  # 1 against a dead worker's 0: not a reason to wait
     assert table.held() == {multiprocessing.current_process().pid: 1}
+
+
+def test_a_worker_that_died_unreaped_is_not_waited_for() -> None:
+    """A dead worker stays a zombie until its parent reaps it, and ``kill`` still finds it;
+    its slot is freed all the same."""
+    table = ConnectionTable(workers=2)
+    mine = table.claim()
+    assert mine is not None
+    child = multiprocessing.get_context("spawn").Process(target=_hold_connections, args=(table, 0))
+    child.start()
+    try:
+        # Wait for the exit without reaping it (join and is_alive would).
+        assert multiprocessing.connection.wait([child.sentinel], 30)
+        assert _state(child.pid) == "Z"
+        table.opened(mine)
+        assert table.least_loaded(mine)
+        assert table.held() == {multiprocessing.current_process().pid: 1}
+    finally:
+        child.join()
+
+
+def _state(pid: int | None) -> str:
+    deadline = time.monotonic() + 10
+    while (state := Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    return state
