@@ -15,6 +15,7 @@ from api.limits import InputLimits, Limits
 from api.request_ids import RequestIds
 from api.routes import batches, certificates, custody, grading, log
 from ledger import __version__
+from ledger.batched_reads import BatchedReads
 from ledger.bootstrap import open_ledger
 from ledger.certificates.cache import attach_bundle_cache, bundle_cache
 from ledger.certificates.revocation_reads import RevocationReads
@@ -27,12 +28,16 @@ signed statement, hash-chained to the one before and covered by an RFC 9162 Merk
 tree; `GET /v1/checkpoint` returns the signed tree head to verify proofs against.
 """
 
+#: Most inclusion proofs whose nodes one read takes (``Ledger.inclusion_proofs``).
+PROOFS_PER_READ = 64
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     app.state.writer.close()  # appends still queued finish first
     app.state.revocations.close()
+    app.state.proof_reads.close()
     bundle_cache(app.state.ledger).close()  # and the bundle rebuilds under way
 
 
@@ -50,6 +55,9 @@ def create_app(ledger: Ledger | None = None, settings: Settings | None = None) -
     app.state.ledger = ledger or open_ledger(settings)
     attach_bundle_cache(app.state.ledger, settings.certificate_cache_seconds)
     app.state.revocations = RevocationReads(app.state.ledger.engine)
+    app.state.proof_reads = BatchedReads(
+        app.state.ledger.inclusion_proofs, name="proof-reads", max_batch=PROOFS_PER_READ
+    )
     app.state.writer = Writer(
         app.state.ledger,
         max_wait_s=settings.group_commit_wait_ms / 1000,

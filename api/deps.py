@@ -8,10 +8,11 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Depends, Path, Query, Request
 
+from ledger.batched_reads import BatchedReads
 from ledger.canonical import SAFE_INTEGER
 from ledger.certificates.revocation_reads import RevocationReads
 from ledger.group_commit import GroupCommitter
-from ledger.log import Ledger
+from ledger.log import Ledger, Proof
 from ledger.strict_json import parse_json
 from ledger.tokens import Viewer, viewer_from_authorization
 
@@ -27,6 +28,13 @@ def ledger_of(request: Request) -> Ledger:
     ``LedgerDep`` (resolving a dependency costs about as much as a cached proof)."""
     ledger: Ledger = request.app.state.ledger
     return ledger
+
+
+def proof_reads_of(request: Request) -> BatchedReads[tuple[int, int | None], Proof]:
+    """The app's one reader of inclusion proofs that need the database: the proofs of
+    every request waiting read in one query (``Ledger.inclusion_proofs``)."""
+    reads: BatchedReads[tuple[int, int | None], Proof] = request.app.state.proof_reads
+    return reads
 
 
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]

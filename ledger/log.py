@@ -453,14 +453,33 @@ class Ledger:
         return row.note
 
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> Proof:
-        # The size's nodes are fixed once the size is: the head and the nodes need not be
-        # read in one transaction.
+        """Record ``index``'s RFC 9162 inclusion proof in ``tree_size`` (None: the current
+        size)."""
+        (proof,) = self.inclusion_proofs([(index, tree_size)])
+        if isinstance(proof, LedgerError):
+            raise proof
+        return proof
+
+    def inclusion_proofs(
+        self, wanted: Sequence[tuple[int, int | None]]
+    ) -> list[Proof | LedgerError]:
+        """The inclusion proof of each ``(index, tree_size)``, or the error that refuses
+        it, read together: the head at most once and every node the node cache lacks in
+        one query (``ledger/batched_reads.py`` hands it the proofs of many requests).
+
+        A size's nodes are fixed once the size is: the head and the nodes need not be read
+        in one transaction."""
         with autocommit_read_session(self.engine) as session:
             repo = Repository(session)
-            size = self._size_or_latest(repo, tree_size)
-            _check_in_tree(index, size)
-            hashes = merkle.inclusion_proof(index, size, self.nodes.over(repo))
-        return Proof(index, size, hashes)
+            sizes = self._sizes_or_latest(repo, [tree_size for _, tree_size in wanted])
+            indexes = [index for index, _ in wanted]
+            plans = [_inclusion_plan(*pair) for pair in zip(indexes, sizes, strict=True)]
+            needed = [group for plan in plans if isinstance(plan, list) for group in plan]
+            nodes = self.nodes.over(repo).read_nodes(merkle.plan_ids(needed))
+        return [
+            _proof_from(index, size, plan, nodes)
+            for index, size, plan in zip(indexes, sizes, plans, strict=True)
+        ]
 
     def cached_inclusion_proof(self, index: int, tree_size: int | None) -> Proof | None:
         """The inclusion proof when it needs no database read (a size this process has
@@ -485,23 +504,67 @@ class Ledger:
         return Proof(old, size, hashes)
 
     def _size_or_latest(self, repo: Repository, tree_size: int | None) -> int:
-        """``tree_size``, checked against the log's size, or the current size.
+        """``tree_size``, checked against the log's size, or the current size."""
+        (size,) = self._sizes_or_latest(repo, [tree_size])
+        if isinstance(size, LedgerError):
+            raise size
+        return size
+
+    def _sizes_or_latest(
+        self, repo: Repository, tree_sizes: Sequence[int | None]
+    ) -> list[int | LedgerError]:
+        """Each of ``tree_sizes`` checked against the log's size (or the error refusing
+        it), None read as the current size.
 
         The log only grows, so a size at most one seen before is valid without reading the
         head again: a proof for a given size (what buyers and the certificate cache ask
-        for) then costs only its node read."""
-        if tree_size is not None and 0 < tree_size <= self._size_seen:
-            return tree_size
-        head = repo.head()
-        current = head.size if head else 0
-        self._size_seen = max(self._size_seen, current)
-        if tree_size is None:
-            return current
-        if not 0 < tree_size <= current:
-            raise NotFoundError(
-                f"tree_size must be between 1 and the current size {current}", field="tree_size"
-            )
-        return tree_size
+        for) then costs only its node read. The head is read at most once."""
+        current = self._size_seen
+        if any(size is None or size > self._size_seen for size in tree_sizes):
+            head = repo.head()
+            current = head.size if head else 0
+            self._size_seen = max(self._size_seen, current)
+        sizes: list[int | LedgerError] = []
+        for size in tree_sizes:
+            if size is None:
+                sizes.append(current)
+            elif 0 < size <= self._size_seen:
+                sizes.append(size)
+            else:
+                sizes.append(
+                    NotFoundError(
+                        f"tree_size must be between 1 and the current size {current}",
+                        field="tree_size",
+                    )
+                )
+        return sizes
+
+
+def _inclusion_plan(index: int, size: int | LedgerError) -> merkle.ProofPlan | LedgerError:
+    """The nodes behind ``index``'s proof in ``size``, or why there is no such proof."""
+    if isinstance(size, LedgerError):
+        return size
+    try:
+        _check_in_tree(index, size)
+    except NotFoundError as error:
+        return error
+    return merkle.inclusion_proof_nodes(index, size)
+
+
+def _proof_from(
+    index: int,
+    size: int | LedgerError,
+    plan: merkle.ProofPlan | LedgerError,
+    nodes: Mapping[merkle.NodeId, bytes],
+) -> Proof | LedgerError:
+    """A planned proof folded from the nodes read for its batch, or why it cannot be."""
+    if isinstance(plan, LedgerError):
+        return plan
+    assert not isinstance(size, LedgerError)  # a refused size has no plan
+    try:
+        return Proof(index, size, merkle.fold_plan(plan, nodes))
+    except ProofError as error:
+        return error
 
 
 @dataclass(frozen=True)

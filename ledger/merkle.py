@@ -90,7 +90,11 @@ class NodeReader(Protocol):
 
 def _read(reader: NodeReader, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
     """One batched read; a missing or malformed node means the store is broken."""
-    got = reader.read_nodes(ids)
+    return _checked(reader.read_nodes(ids), ids)
+
+
+def _checked(got: Mapping[NodeId, bytes], ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+    """The hashes of ``ids`` in ``got``; raises ProofError naming a missing or malformed one."""
     out: dict[NodeId, bytes] = {}
     for node_id in ids:
         value = got.get(node_id)
@@ -201,9 +205,13 @@ def plan_ids(plan: ProofPlan) -> list[NodeId]:
 def _assemble(plan: ProofPlan, reader: NodeReader) -> list[bytes]:
     """Read a plan's nodes in one call and fold each group into a proof hash."""
     ids = plan_ids(plan)
-    if not ids:
-        return []
-    got = _read(reader, ids)
+    return fold_plan(plan, reader.read_nodes(ids)) if ids else []
+
+
+def fold_plan(plan: ProofPlan, nodes: Mapping[NodeId, bytes]) -> list[bytes]:
+    """The proof hashes of ``plan`` from nodes already read (those of many plans, read
+    together, may be more); raises ProofError when one it needs is missing or malformed."""
+    got = _checked(nodes, plan_ids(plan))
     return [_fold([got[node_id] for node_id in group]) for group in plan]
 
 

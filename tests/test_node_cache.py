@@ -8,10 +8,15 @@ bound, and that it never keeps what the proof code would refuse.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from api.app import create_app
 from ledger import merkle
@@ -87,3 +92,46 @@ def test_the_proof_route_answers_from_memory_once_it_has_read(
     assert len(statements) == 1
     outside = client.get(f"/v1/proofs/inclusion/{size}?tree_size={size}")
     assert outside.status_code == 404 and outside.json()["field"] == "index"
+
+
+def test_proofs_that_must_read_are_read_together_and_refused_alone(grown: LedgerEnv) -> None:
+    """Requests whose nodes are not in memory wait for one reader, which reads the nodes
+    of every proof queued in one query; a proof outside the tree is refused alone."""
+    ledger, size = grown.ledger, grown.ledger.tree_size()
+    ledger.nodes = NodeCache(0)  # every proof must read
+    app = create_app(ledger)
+    indexes = [5, 60, 120, size, 199]
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_first(*_: Any) -> None:
+        if not held.is_set():
+            held.set()
+            assert release.wait(10)
+
+    async def ask() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ledger") as http:
+            first = asyncio.ensure_future(http.get(f"/v1/proofs/inclusion/0?tree_size={size}"))
+            assert await asyncio.to_thread(held.wait, 10)
+            rest = [
+                asyncio.ensure_future(http.get(f"/v1/proofs/inclusion/{i}?tree_size={size}"))
+                for i in indexes
+            ]
+            await asyncio.sleep(0.1)  # all queued behind the held read
+            release.set()
+            return list(await asyncio.gather(first, *rest))
+
+    with node_statements(ledger.engine) as statements:
+        event.listen(ledger.engine, "before_cursor_execute", hold_the_first)
+        try:
+            answers = asyncio.run(ask())
+        finally:
+            event.remove(ledger.engine, "before_cursor_execute", hold_the_first)
+            app.state.proof_reads.close()
+    assert len(statements) == 2  # the first proof alone, then the five together
+    for index, answer in zip([0, *indexes], answers, strict=True):
+        if index == size:
+            assert answer.status_code == 404 and answer.json()["field"] == "index"
+        else:
+            assert answer.status_code == 200
+            assert answer.json() == ledger.inclusion_proof(index, size).inclusion_json()

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from api.body_docs import body_doc
 from api.deps import (
@@ -23,6 +22,7 @@ from api.deps import (
     committer_of,
     json_body,
     ledger_of,
+    proof_reads_of,
 )
 from api.errors import EVERY_ROUTE, documented
 from ledger.canonical import SAFE_INTEGER
@@ -249,13 +249,13 @@ async def get_inclusion_proof(
 ) -> Response:
     """The record's RFC 9162 inclusion proof in ``tree_size`` (default: the current size)."""
     # Answered on the event loop when the process holds the nodes (no thread hand-off,
-    # no query); only a proof that must read goes to a worker thread. The ledger is taken
-    # from the app, not through ``LedgerDep``: a dependency costs more to resolve than
-    # answering from the node cache does.
-    ledger = ledger_of(request)
-    proof = ledger.cached_inclusion_proof(index, tree_size)
+    # no query); a proof that must read joins the proofs of the other requests waiting,
+    # read by one thread in one query. The ledger is taken from the app, not through
+    # ``LedgerDep``: a dependency costs more to resolve than answering from the node
+    # cache does.
+    proof = ledger_of(request).cached_inclusion_proof(index, tree_size)
     if proof is None:
-        proof = await run_in_threadpool(ledger.inclusion_proof, index, tree_size)
+        proof = await proof_reads_of(request).read((index, tree_size))
     return json_response(proof.inclusion_json())
 
 
