@@ -205,14 +205,15 @@ def test_a_garbled_stored_node_is_a_proof_error(grown: LedgerEnv) -> None:
 
 
 def test_the_largest_node_query_still_seeks(tmp_path: Path) -> None:
-    """The SQLite query text for a large plan still seeks: no scan creeps in as the
-    OR grows to the most nodes a proof at 2**40 records could ask for."""
-    sql = _node_query("sqlite", 2 * 40 + 2)
+    """The SQLite query text for the most nodes one query asks for (a batch of proofs'
+    nodes) still seeks: no scan creeps in as the OR grows."""
+    count = repository.NODES_PER_QUERY
+    sql = _node_query("sqlite", count)
     with sqlite3.connect(tmp_path / "nodes.db") as connection:
         connection.execute(
             "CREATE TABLE merkle_nodes (level SMALLINT NOT NULL, idx BIGINT NOT NULL,"
             " hash BLOB NOT NULL, PRIMARY KEY (level, idx))"
         )
-        plan = connection.execute(f"EXPLAIN QUERY PLAN {sql}", list(range(2 * 82))).fetchall()
+        plan = connection.execute(f"EXPLAIN QUERY PLAN {sql}", list(range(2 * count))).fetchall()
     lines = [row[3] for row in plan]
     assert not [line for line in lines if line.startswith("SCAN")]

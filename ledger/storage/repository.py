@@ -269,9 +269,11 @@ class Repository:
         the query itself. Every node is one primary-key seek on both databases
         (``tests/test_proof_speed.py`` checks the plans).
         """
+        found: dict[NodeId, bytes] = {}
+        if not ids:
+            return found
         connection = self.session.connection()
         dialect = connection.dialect.name
-        found: dict[NodeId, bytes] = {}
         for start in range(0, len(ids), NODES_PER_QUERY):
             chunk = ids[start : start + NODES_PER_QUERY]
             if dialect == "sqlite":
