@@ -1,6 +1,6 @@
-"""What ``scripts/bench.py`` reports for 1 and 16 submitters: they run in alternating
-rounds, the ratio reported is the median round's (with that round's rates), and every
-round is kept beside it."""
+"""What ``scripts/bench.py`` reports for 1 and 16 submitters, and for proofs spread over
+the log beside log-key: they run in alternating rounds, the ratio reported is the median
+round's (with that round's rates), and every round is kept beside it."""
 
 from __future__ import annotations
 
@@ -30,6 +30,26 @@ def test_the_ratio_reported_is_the_median_rounds(bench: ModuleType) -> None:
     assert reported["submitters_16"] == {"per_s": 540.0}
     assert [r["ratio"] for r in reported["submitters_rounds"]] == [5.0, 7.0, 6.0]
     assert figures == {"log_key_1": {"per_s": 4000.0}}  # the rounds are taken out
+
+
+def test_the_spread_proofs_ratio_is_the_median_rounds_against_its_own_window(
+    bench: ModuleType,
+) -> None:
+    rates = [(4000.0, 2000.0), (2000.0, 1600.0), (3000.0, 1800.0)]  # 0.5, 0.8 and 0.6
+    assert len(rates) == bench.SPREAD_ROUNDS
+    figures: dict = {"log_key_16": {"per_s": 5000.0}}
+    for round_, (log_key, spread) in enumerate(rates):
+        figures[f"log_key_16_round_{round_}"] = {"per_s": log_key}
+        figures[f"inclusion_proofs_spread_16_round_{round_}"] = {"per_s": spread, "p99_ms": 9}
+    reported = bench.spread_figures(figures)
+    assert reported["inclusion_proofs_spread_16"] == {
+        "per_s": 1800.0,
+        "p99_ms": 9,
+        "log_key_per_s": 3000.0,
+        "ratio_to_log_key": 0.6,
+    }
+    assert [r["ratio"] for r in reported["inclusion_proofs_spread_rounds"]] == [0.5, 0.8, 0.6]
+    assert figures == {"log_key_16": {"per_s": 5000.0}}
 
 
 def test_spread_proofs_ask_about_records_across_the_whole_log(bench: ModuleType) -> None:
