@@ -393,3 +393,21 @@ def test_schemas_whose_meaning_could_differ_get_no_twin() -> None:
     assert json_schema._by_validator[id(draft7)].twin is None
     named = make_validator({**base, "properties": {"$schema": {"type": "string"}}})
     assert json_schema._by_validator[id(named)].twin is not None  # a property, no keyword
+
+
+def test_a_registration_may_name_a_lot_registered_earlier_in_its_bulk(env: LedgerEnv) -> None:
+    """Registrations defer their rows, and a later one in the same bulk that names an
+    earlier one's lot as purchased primary metal finds it and takes its kilograms."""
+    env.register(SMELTER, "smelter")
+    key = env.participant_keys[SMELTER]
+    first = batch("made-0")
+    remelted = batch("made-1", "NM-2025-0002")  # 5,000 kg of purchased primary metal
+    remelted["metal_inputs"]["purchased_primary_batches"] = [
+        {"smelter_id": SMELTER, "batch_id": "made-0", "mass_kg": 1000}
+    ]
+    bulk = [sign_statement("batch.register", p, key) for p in (first, remelted)]
+    env.ledger.append_many(bulk)
+    with read_session(env.ledger.engine) as session:
+        lot = CustodyRepository(session).lot(SMELTER, "made-0")
+        assert lot is not None and lot.available_kg == first["mass_kg"] - 1000
+        assert BatchRepository(session).get(SMELTER, "made-1") is not None
