@@ -15,13 +15,13 @@ so on one machine state, each figure beside its reference:
 * inclusion-proof latency in process;
 * over HTTP, against ``alu-ledger serve --workers 2`` with the load from a separate
   process (``wrk`` for reads when installed, else httpx; see ``_httpload``): inclusion
-  proofs of a working set of 500 records (and, from 16 clients, spread over the whole
-  log: ``PROOF_SPREAD``, in rounds alternated with log-key whose median ratio is
-  reported, ``SPREAD_ROUNDS``), certificate bundles and ``/v1/log-key`` on a new connection per
+  proofs of a working set of 500 records and, from 16 clients, spread over the whole log
+  too (``PROOF_SPREAD``), certificate bundles, ``/v1/log-key`` on a new connection per
   request from 1 and 16 clients, and 1 and 16 concurrent submitters of
   ``document.attest`` statements (group commit), each beside ``GET /v1/log-key`` from as
-  many clients (the reference); 1 and 16 submitters run in alternating rounds and their
-  ratio is the median of the rounds' (``SUBMITTER_ROUNDS``);
+  many clients (the reference). What has a target is measured in alternating rounds and
+  the median round's ratio reported: 1 and 16 submitters (``SUBMITTER_ROUNDS``), and the
+  16 clients' proofs, each against the log-key window between them (``PROOF_ROUNDS``);
 * full-audit records/s and its ratio to raw verifies/s x the processes it used (SQLite,
   at 100,000 records and above), raw verifies measured again just before the audit:
   the shared machines this runs on change speed within a run.
@@ -227,9 +227,10 @@ def serving(data_dir: Path, database_url: str, workers: int) -> Iterator[str]:
 #: its median reported: the machines this runs on change speed by tens of percent over
 #: seconds (a fixed Python loop took 0.19 – 0.34 s within half a minute on the AMD EPYC
 #: machine), and two windows measured next to each other drift least.
-SUBMITTER_ROUNDS = 3
-#: Rounds of log-key then spread proofs, for the same reason.
-SPREAD_ROUNDS = 3
+SUBMITTER_ROUNDS = 5
+#: Rounds of proofs from 16 clients (the working set, log-key, the spread), for the same
+#: reason: each proofs step against the log-key window beside it.
+PROOF_ROUNDS = 5
 
 
 #: Distinct records the proofs steps ask about: a working set (buyers asking about the
@@ -249,7 +250,7 @@ def http_figures(
 ) -> dict[str, Any]:
     """Reads and submitters over HTTP, each beside /v1/log-key from as many clients."""
     pem = keys.private_key_pem(key).decode()
-    proofs = inclusion_paths(size, PROOF_WORKING_SET)
+    working_set = inclusion_paths(size, PROOF_WORKING_SET)
     plan = []
     for clients in (1, 16):
         common = {"base": base, "clients": clients, "seconds": seconds}
@@ -258,13 +259,21 @@ def http_figures(
             # A connection per request: what accepting a connection costs (the balancing
             # of api/connection_balance.py), against the same route kept alive.
             {**common, "name": f"log_key_close_{clients}", "get": ["/v1/log-key"], "close": True},
-            {**common, "name": f"inclusion_proofs_{clients}", "get": proofs},
             {
                 **common,
                 "name": f"certificates_{clients}",
                 "get": [f"/v1/certificates/{g}" for g in grades],
             },
         ]
+    plan.append(
+        {
+            "base": base,
+            "clients": 1,
+            "seconds": seconds,
+            "name": "inclusion_proofs_1",
+            "get": working_set,
+        }
+    )
     for round_ in range(SUBMITTER_ROUNDS):
         plan += [
             {
@@ -282,13 +291,14 @@ def http_figures(
             }
             for clients in (1, 16)
         ]
-    # Proofs spread over the whole log, as an auditor sampling it asks for them: the
-    # lower nodes of each are read from the database, not the node cache. Each round
-    # beside a log-key window of its own (new records each round, so no round finds the
-    # nodes an earlier one read).
-    for round_ in range(SPREAD_ROUNDS):
+    # Proofs from 16 clients, of the working set and spread over the whole log (as an
+    # auditor sampling it asks for them: the lower nodes of each are read from the
+    # database, not the node cache), in rounds with a log-key window between the two
+    # (new spread records each round, so no round finds the nodes an earlier one read).
+    for round_ in range(PROOF_ROUNDS):
         common = {"base": base, "clients": 16, "seconds": seconds}
         plan += [
+            {**common, "name": f"inclusion_proofs_16_round_{round_}", "get": working_set},
             {**common, "name": f"log_key_16_round_{round_}", "get": ["/v1/log-key"]},
             {
                 **common,
@@ -299,34 +309,41 @@ def http_figures(
     figures = _httpload.measure(plan)
     for clients in (1, 16):
         reference = figures[f"log_key_{clients}"]["per_s"]
-        for name in ["inclusion_proofs", "certificates", "log_key_close"]:
+        for name in ["certificates", "log_key_close"]:
             step = figures[f"{name}_{clients}"]
             step["ratio_to_log_key"] = round(step["per_s"] / reference, 3)
+    step = figures["inclusion_proofs_1"]
+    step["ratio_to_log_key"] = round(step["per_s"] / figures["log_key_1"]["per_s"], 3)
     figures.update(submitter_figures(figures))
-    figures.update(spread_figures(figures))
+    figures.update(proof_figures(figures))
     return figures
 
 
+Round = tuple[float, dict[str, Any], dict[str, Any]]
+
+
+def take_rounds(figures: dict[str, Any], name: str, rounds: int) -> list[dict[str, Any]]:
+    """Takes steps ``{name}_round_N`` out of ``figures``, in round order."""
+    return [figures.pop(f"{name}_round_{round_}") for round_ in range(rounds)]
+
+
 def median_round(
-    figures: dict[str, Any], first: str, second: str, rounds: int
-) -> tuple[float, dict[str, Any], dict[str, Any], list[tuple[float, Any, Any]]]:
-    """Takes steps ``{first}_round_N`` and ``{second}_round_N`` out of ``figures``; the
-    round with the median ratio of second to first (its ratio and both its steps), and
-    every round's ``(ratio, first, second)``."""
-    taken = []
-    for round_ in range(rounds):
-        a = figures.pop(f"{first}_round_{round_}")
-        b = figures.pop(f"{second}_round_{round_}")
-        taken.append((round(b["per_s"] / a["per_s"], 3), a, b))
-    ratio, a, b = sorted(taken, key=lambda r: r[0])[len(taken) // 2]
-    return ratio, a, b, taken
+    references: list[dict[str, Any]], measured: list[dict[str, Any]]
+) -> tuple[Round, list[Round]]:
+    """Each round's ``(ratio of measured to reference, reference, measured)``: the round
+    with the median ratio, and every round in order."""
+    rounds = [
+        (round(b["per_s"] / a["per_s"], 3), a, b) for a, b in zip(references, measured, strict=True)
+    ]
+    return sorted(rounds, key=lambda r: r[0])[len(rounds) // 2], rounds
 
 
 def submitter_figures(figures: dict[str, Any]) -> dict[str, Any]:
     """Takes the rounds out of ``figures``: the round with the median 16-over-1 ratio
     gives submitters_1 and submitters_16; every round's rates and ratio are kept."""
-    ratio, one, sixteen, rounds = median_round(
-        figures, "submitters_1", "submitters_16", SUBMITTER_ROUNDS
+    (ratio, one, sixteen), rounds = median_round(
+        take_rounds(figures, "submitters_1", SUBMITTER_ROUNDS),
+        take_rounds(figures, "submitters_16", SUBMITTER_ROUNDS),
     )
     return {
         "submitters_1": one,
@@ -339,22 +356,21 @@ def submitter_figures(figures: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def spread_figures(figures: dict[str, Any]) -> dict[str, Any]:
-    """Takes the spread proofs' rounds out of ``figures``: the median round's step, with
-    its ratio to the log-key window beside it; every round's rates and ratio are kept."""
-    ratio, reference, spread, rounds = median_round(
-        figures, "log_key_16", "inclusion_proofs_spread_16", SPREAD_ROUNDS
-    )
-    return {
-        "inclusion_proofs_spread_16": {
-            **spread,
-            "log_key_per_s": reference["per_s"],
-            "ratio_to_log_key": ratio,
-        },
-        "inclusion_proofs_spread_rounds": [
+def proof_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    """Takes the 16 clients' proof rounds out of ``figures``: for the working set and for
+    the spread, the median round's step with its ratio to that round's log-key window;
+    every round's rates and ratio are kept."""
+    log_key = take_rounds(figures, "log_key_16", PROOF_ROUNDS)
+    reported: dict[str, Any] = {}
+    for name in ("inclusion_proofs_16", "inclusion_proofs_spread_16"):
+        (ratio, reference, step), rounds = median_round(
+            log_key, take_rounds(figures, name, PROOF_ROUNDS)
+        )
+        reported[name] = {**step, "log_key_per_s": reference["per_s"], "ratio_to_log_key": ratio}
+        reported[f"{name}_rounds"] = [
             {"log_key_per_s": a["per_s"], "per_s": b["per_s"], "ratio": r} for r, a, b in rounds
-        ],
-    }
+        ]
+    return reported
 
 
 def graded(ledger: Ledger) -> list[int]:

@@ -1,5 +1,5 @@
-"""What ``scripts/bench.py`` reports for 1 and 16 submitters, and for proofs spread over
-the log beside log-key: they run in alternating rounds, the ratio reported is the median
+"""What ``scripts/bench.py`` reports for 1 and 16 submitters, and for the 16 clients'
+proofs beside log-key: they run in alternating rounds, the ratio reported is the median
 round's (with that round's rates), and every round is kept beside it."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 def test_the_ratio_reported_is_the_median_rounds(bench: ModuleType) -> None:
-    rates = [(100.0, 500.0), (100.0, 700.0), (90.0, 540.0)]  # ratios 5, 7 and 6
-    assert len(rates) == bench.SUBMITTER_ROUNDS
+    rates = [(100.0, 500.0), (100.0, 700.0), (90.0, 540.0), (100.0, 800.0), (100.0, 400.0)]
+    assert len(rates) == bench.SUBMITTER_ROUNDS  # ratios 5, 7, 6, 8 and 4
     figures: dict = {"log_key_1": {"per_s": 4000.0}}
     for round_, (one, sixteen) in enumerate(rates):
         figures[f"submitters_1_round_{round_}"] = {"per_s": one}
@@ -28,28 +28,42 @@ def test_the_ratio_reported_is_the_median_rounds(bench: ModuleType) -> None:
     assert reported["submitters_16_over_1"] == 6.0
     assert reported["submitters_1"] == {"per_s": 90.0}
     assert reported["submitters_16"] == {"per_s": 540.0}
-    assert [r["ratio"] for r in reported["submitters_rounds"]] == [5.0, 7.0, 6.0]
+    assert [r["ratio"] for r in reported["submitters_rounds"]] == [5.0, 7.0, 6.0, 8.0, 4.0]
     assert figures == {"log_key_1": {"per_s": 4000.0}}  # the rounds are taken out
 
 
-def test_the_spread_proofs_ratio_is_the_median_rounds_against_its_own_window(
+def test_each_proofs_ratio_is_the_median_rounds_against_that_rounds_log_key(
     bench: ModuleType,
 ) -> None:
-    rates = [(4000.0, 2000.0), (2000.0, 1600.0), (3000.0, 1800.0)]  # 0.5, 0.8 and 0.6
-    assert len(rates) == bench.SPREAD_ROUNDS
+    log_key = [4000.0, 2000.0, 3000.0, 5000.0, 1000.0]
+    working_set = [2800.0, 1500.0, 1500.0, 4500.0, 900.0]  # 0.7, 0.75, 0.5, 0.9, 0.9
+    spread = [2000.0, 1600.0, 1800.0, 2000.0, 300.0]  # 0.5, 0.8, 0.6, 0.4, 0.3
+    assert len(log_key) == bench.PROOF_ROUNDS
     figures: dict = {"log_key_16": {"per_s": 5000.0}}
-    for round_, (log_key, spread) in enumerate(rates):
-        figures[f"log_key_16_round_{round_}"] = {"per_s": log_key}
-        figures[f"inclusion_proofs_spread_16_round_{round_}"] = {"per_s": spread, "p99_ms": 9}
-    reported = bench.spread_figures(figures)
-    assert reported["inclusion_proofs_spread_16"] == {
-        "per_s": 1800.0,
-        "p99_ms": 9,
-        "log_key_per_s": 3000.0,
-        "ratio_to_log_key": 0.6,
+    for round_ in range(bench.PROOF_ROUNDS):
+        figures[f"log_key_16_round_{round_}"] = {"per_s": log_key[round_]}
+        figures[f"inclusion_proofs_16_round_{round_}"] = {"per_s": working_set[round_]}
+        figures[f"inclusion_proofs_spread_16_round_{round_}"] = {
+            "per_s": spread[round_],
+            "p99_ms": 9,
+        }
+    reported = bench.proof_figures(figures)
+    assert reported["inclusion_proofs_16"] == {
+        "per_s": 1500.0,
+        "log_key_per_s": 2000.0,
+        "ratio_to_log_key": 0.75,
     }
-    assert [r["ratio"] for r in reported["inclusion_proofs_spread_rounds"]] == [0.5, 0.8, 0.6]
-    assert figures == {"log_key_16": {"per_s": 5000.0}}
+    assert reported["inclusion_proofs_spread_16"] == {
+        "per_s": 2000.0,
+        "p99_ms": 9,
+        "log_key_per_s": 4000.0,
+        "ratio_to_log_key": 0.5,
+    }
+    ratios = [r["ratio"] for r in reported["inclusion_proofs_spread_16_rounds"]]
+    assert ratios == [0.5, 0.8, 0.6, 0.4, 0.3]
+    ratios = [r["ratio"] for r in reported["inclusion_proofs_16_rounds"]]
+    assert ratios == [0.7, 0.75, 0.5, 0.9, 0.9]
+    assert figures == {"log_key_16": {"per_s": 5000.0}}  # the rounds are taken out
 
 
 def test_spread_proofs_ask_about_records_across_the_whole_log(bench: ModuleType) -> None:
