@@ -80,3 +80,28 @@ def test_spread_proofs_ask_about_records_across_the_whole_log(bench: ModuleType)
     assert len(indexes(working_set)) <= bench.PROOF_WORKING_SET
     assert len(indexes(spread)) > 30 * bench.PROOF_WORKING_SET
     assert max(indexes(spread)) > size * 0.9 and min(indexes(spread)) < size * 0.1
+
+
+def test_every_step_the_plan_runs_is_reported_beside_its_reference(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger import keys
+
+    def measure(plan: list[dict]) -> dict:
+        # log-key (kept alive) answers 1,000/s, every other step 600/s.
+        return {
+            step["name"]: {
+                "clients": step["clients"],
+                "per_s": 1000.0 if step["name"].startswith("log_key_1") else 600.0,
+            }
+            for step in plan
+        }
+
+    monkeypatch.setattr(bench._httpload, "measure", measure)
+    figures = bench.http_figures("http://ledger.test", 10_000, [7], keys.generate(), 1.0)
+    assert not [name for name in figures if "_round_" in name]
+    for name in [*bench.BESIDE_LOG_KEY, "inclusion_proofs_16", "inclusion_proofs_spread_16"]:
+        assert figures[name]["ratio_to_log_key"] == 0.6, name
+    assert figures["submitters_16_over_1"] == 1.0
+    assert len(figures["inclusion_proofs_16_rounds"]) == bench.PROOF_ROUNDS
+    assert len(figures["submitters_rounds"]) == bench.SUBMITTER_ROUNDS
