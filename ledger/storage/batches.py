@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
 
 from ledger.batches.certificates import CertificateClaim, IdHolding, RangeHolding
@@ -118,6 +118,55 @@ def _first_event_statement() -> Any:
 
 
 _INSERT_FIRST_EVENT_DEFERRED: Final = _first_event_statement()
+
+
+def _first_event_params(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The first event's columns as the statements above name them (its lot comes from
+    the statement)."""
+    return {f"e_{name}": value for name, value in event.items() if name != "lot"}
+
+
+def _store_in_one_statement(
+    connection: Connection,
+    deferred_to: BulkScope | None,
+    batch: Mapping[str, Any],
+    lot: Mapping[str, Any],
+    event: Mapping[str, Any],
+) -> int | None:
+    """PostgreSQL: batch, lot and first event in one statement, sent now (the lot's id
+    returned) or deferred to the bulk's ``executemany`` (None)."""
+    params = {f"b_{name}": value for name, value in batch.items()}
+    params |= {f"l_{name}": value for name, value in lot.items()}
+    params |= _first_event_params(event)
+    if deferred_to is not None:
+        deferred_to.defer(_INSERT_REGISTERED_DEFERRED, params)
+        return None
+    return int(connection.execute(_INSERT_REGISTERED, params).scalar_one())
+
+
+def _store_in_three(
+    connection: Connection,
+    deferred_to: BulkScope | None,
+    batch: Mapping[str, Any],
+    lot: Mapping[str, Any],
+    event: Mapping[str, Any],
+) -> int | None:
+    """SQLite: batch, lot and first event in three statements, sent now (the lot's id
+    returned) or deferred to the bulk's three ``executemany`` (None; the event finds its
+    lot by the lot's ``(ns, lot_id)`` key)."""
+    if deferred_to is not None:
+        deferred_to.defer(_INSERT_BATCH, dict(batch))
+        deferred_to.defer(_INSERT_LOT, dict(lot))
+        of_lot = {"l_ns": lot["ns"], "l_lot_id": lot["lot_id"]}
+        deferred_to.defer(_INSERT_FIRST_EVENT_DEFERRED, _first_event_params(event) | of_lot)
+        return None
+    connection.execute(_INSERT_BATCH, dict(batch))
+    key = connection.execute(_INSERT_LOT, dict(lot)).inserted_primary_key
+    assert key is not None
+    connection.execute(_INSERT_EVENT, {**event, "lot": key[0]})
+    return int(key[0])
+
+
 #: Read ahead for a bulk (``read_ahead_registrations``): batches and lots of one smelter
 #: among many ids, and smelters' countries and regions.
 _IDS = bindparam("ids", expanding=True)
@@ -238,28 +287,11 @@ class BatchRepository:
         scope = bulk_scope(self.session)
         if scope is not None:
             _mark_registered(scope, batch["smelter_id"], batch["batch_id"])
+        deferred_to = scope if scope is not None and not lot_id_needed else None
         connection = self.session.connection()
-        postgresql = connection.dialect.name == "postgresql"
-        first_event = {f"e_{name}": value for name, value in event.items() if name != "lot"}
-        if postgresql:
-            params = {f"b_{name}": value for name, value in batch.items()}
-            params |= {f"l_{name}": value for name, value in lot.items()} | first_event
-        if scope is not None and not lot_id_needed:
-            if postgresql:
-                scope.defer(_INSERT_REGISTERED_DEFERRED, params)
-            else:
-                scope.defer(_INSERT_BATCH, dict(batch))
-                scope.defer(_INSERT_LOT, dict(lot))
-                of_lot = {"l_ns": lot["ns"], "l_lot_id": lot["lot_id"]}
-                scope.defer(_INSERT_FIRST_EVENT_DEFERRED, first_event | of_lot)
-            return None
-        if postgresql:
-            return int(connection.execute(_INSERT_REGISTERED, params).scalar_one())
-        connection.execute(_INSERT_BATCH, dict(batch))
-        key = connection.execute(_INSERT_LOT, dict(lot)).inserted_primary_key
-        assert key is not None
-        connection.execute(_INSERT_EVENT, {**event, "lot": key[0]})
-        return int(key[0])
+        if connection.dialect.name == "postgresql":
+            return _store_in_one_statement(connection, deferred_to, batch, lot, event)
+        return _store_in_three(connection, deferred_to, batch, lot, event)
 
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], BatchRow]:
         """Several batches by (smelter id, batch id) in one query (absent keys are left out).
