@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func, or_, select
 from sqlmodel import Session
@@ -126,18 +126,23 @@ def _first_event_params(event: Mapping[str, Any]) -> dict[str, Any]:
     return {f"e_{name}": value for name, value in event.items() if name != "lot"}
 
 
+class _RootRows(NamedTuple):
+    """What registering a batch stores: the batch's row, the lot it starts as (no ``id``)
+    and that lot's first event (no ``id`` or ``lot``)."""
+
+    batch: Mapping[str, Any]
+    lot: Mapping[str, Any]
+    event: Mapping[str, Any]
+
+
 def _store_in_one_statement(
-    connection: Connection,
-    deferred_to: BulkScope | None,
-    batch: Mapping[str, Any],
-    lot: Mapping[str, Any],
-    event: Mapping[str, Any],
+    connection: Connection, deferred_to: BulkScope | None, rows: _RootRows
 ) -> int | None:
     """PostgreSQL: batch, lot and first event in one statement, sent now (the lot's id
     returned) or deferred to the bulk's ``executemany`` (None)."""
-    params = {f"b_{name}": value for name, value in batch.items()}
-    params |= {f"l_{name}": value for name, value in lot.items()}
-    params |= _first_event_params(event)
+    params = {f"b_{name}": value for name, value in rows.batch.items()}
+    params |= {f"l_{name}": value for name, value in rows.lot.items()}
+    params |= _first_event_params(rows.event)
     if deferred_to is not None:
         deferred_to.defer(_INSERT_REGISTERED_DEFERRED, params)
         return None
@@ -145,15 +150,12 @@ def _store_in_one_statement(
 
 
 def _store_in_three(
-    connection: Connection,
-    deferred_to: BulkScope | None,
-    batch: Mapping[str, Any],
-    lot: Mapping[str, Any],
-    event: Mapping[str, Any],
+    connection: Connection, deferred_to: BulkScope | None, rows: _RootRows
 ) -> int | None:
     """SQLite: batch, lot and first event in three statements, sent now (the lot's id
     returned) or deferred to the bulk's three ``executemany`` (None; the event finds its
     lot by the lot's ``(ns, lot_id)`` key)."""
+    batch, lot, event = rows
     if deferred_to is not None:
         deferred_to.defer(_INSERT_BATCH, dict(batch))
         deferred_to.defer(_INSERT_LOT, dict(lot))
@@ -289,9 +291,10 @@ class BatchRepository:
             _mark_registered(scope, batch["smelter_id"], batch["batch_id"])
         deferred_to = scope if scope is not None and not lot_id_needed else None
         connection = self.session.connection()
-        if connection.dialect.name == "postgresql":
-            return _store_in_one_statement(connection, deferred_to, batch, lot, event)
-        return _store_in_three(connection, deferred_to, batch, lot, event)
+        store = (
+            _store_in_one_statement if connection.dialect.name == "postgresql" else _store_in_three
+        )
+        return store(connection, deferred_to, _RootRows(batch, lot, event))
 
     def get_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], BatchRow]:
         """Several batches by (smelter id, batch id) in one query (absent keys are left out).
